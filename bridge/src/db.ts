@@ -1,0 +1,16 @@
+// The one place that makes postgres.js connections. NUMERIC and BIGINT arrive
+// as strings (postgres.js's default), so money is never a JavaScript number.
+
+import postgres from 'postgres';
+import type { Logger } from './log.js';
+
+export type Sql = postgres.Sql;
+
+export function connectDatabase(databaseUrl: string, log: Logger, options: { max?: number } = {}): Sql {
+  return postgres(databaseUrl, {
+    max: options.max ?? 10,
+    connect_timeout: 10,
+    onnotice: (notice) => log.debug({ notice: notice.message }, 'database notice'),
+    connection: { application_name: 'referral-bridge' },
+  });
+}

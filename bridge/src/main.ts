@@ -1,0 +1,105 @@
+// `npm start`: one process that brings up the database (embedded unless
+// DATABASE_URL is set), applies migrations, and follows earnings live.
+// Shutdown runs in order on SIGINT/SIGTERM: feed, pool, then the database.
+
+import { readConfig, redactDatabaseUrl, type Config } from './config.js';
+import { setUpDatabase } from './database-setup.js';
+import { connectDatabase, type Sql } from './db.js';
+import { startEarningFeed, type EarningEventRecord, type EarningFeed } from './earning-feed.js';
+import type { EmbeddedDatabase } from './embedded-database.js';
+import { Failure, describe } from './failure.js';
+import { createLogger, type Logger } from './log.js';
+
+interface Running {
+  embedded?: EmbeddedDatabase;
+  sql?: Sql;
+  feed?: EarningFeed;
+}
+
+async function start(config: Config, log: Logger, running: Running): Promise<void> {
+  const database = await setUpDatabase(config, log);
+  if (database.embedded) running.embedded = database.embedded;
+  running.sql = connectDatabase(database.url, log);
+  running.feed = await startEarningFeed(running.sql, log, (event) => logEarning(log, event));
+
+  log.info(
+    running.embedded
+      ? `ready. Open a SQL shell on the embedded database with:\n\n    psql '${running.embedded.url}'\n\n` +
+          `and try: INSERT INTO purchases (user_id, amount) VALUES (4, 1999.99);`
+      : `ready, using ${redactDatabaseUrl(database.url)}`,
+  );
+}
+
+function logEarning(log: Logger, record: EarningEventRecord): void {
+  const event = JSON.parse(record.json) as {
+    userId: number; seq: number; earningId: number; purchaseId: number; fromUserId: number;
+    level: number; rate: string; amount: string; purchaseAmount: string;
+  };
+  log.info(
+    { event },
+    `earning: user ${event.userId} earned ${event.amount} (level ${event.level}, rate ${event.rate}) ` +
+      `from purchase ${event.purchaseId} of ${event.purchaseAmount} by user ${event.fromUserId} [seq ${event.seq}]`,
+  );
+}
+
+async function stop(running: Running, log: Logger): Promise<void> {
+  await running.feed?.stop();
+  await running.sql?.end({ timeout: 5 });
+  await running.embedded?.stop();
+  log.info('stopped');
+}
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = readConfig();
+  } catch (error) {
+    exitWithFailure(error);
+  }
+  const log = createLogger(config);
+  const running: Running = {};
+  let stopping = false;
+  const shutDown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    const deadline = setTimeout(() => {
+      log.error('shutdown took longer than 10 s; exiting anyway');
+      process.exit(1);
+    }, 10_000);
+    stop(running, log).then(
+      () => finish(log, 0, deadline),
+      (error) => {
+        log.error({ err: describe(error) }, 'shutdown failed');
+        finish(log, 1, deadline);
+      },
+    );
+  };
+  process.on('SIGINT', () => shutDown('SIGINT'));
+  process.on('SIGTERM', () => shutDown('SIGTERM'));
+
+  try {
+    await start(config, log, running);
+  } catch (error) {
+    log.debug({ err: error }, 'start-up failed');
+    await stop(running, log).catch(() => undefined);
+    log.flush();
+    exitWithFailure(error);
+  }
+}
+
+function finish(log: Logger, code: number, deadline: NodeJS.Timeout): void {
+  clearTimeout(deadline);
+  log.flush();
+  // Give an asynchronous log transport a moment to write its last lines.
+  setTimeout(() => process.exit(code), 100).unref();
+}
+
+/** Start-up failures end with one clear line, not a stack trace. */
+function exitWithFailure(error: unknown): never {
+  const code = error instanceof Failure ? error.code : 'START_FAILED';
+  process.stderr.write(`referral-earnings could not start [${code}]: ${describe(error)}\n`);
+  process.exit(1);
+}
+
+await main();

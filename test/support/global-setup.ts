@@ -1,0 +1,34 @@
+// Once per test run: start (or reach) PostgreSQL and migrate one template
+// database. Each test file then clones the template (test/support/database.ts).
+
+import postgres from 'postgres';
+import { pino } from 'pino';
+import type { TestProject } from 'vitest/node';
+import { migrate } from '../../bridge/src/migrate.js';
+import { startPostgresServer } from './postgres-server.js';
+import { databaseUrlFor } from './database-url.js';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    adminDatabaseUrl: string;
+    templateDatabase: string;
+  }
+}
+
+export default async function setup(project: TestProject) {
+  const server = await startPostgresServer();
+  const templateDatabase = `referral_template_${process.pid}_${Date.now()}`;
+  const admin = postgres(server.adminUrl, { max: 1, onnotice: () => undefined });
+  await admin.unsafe(`CREATE DATABASE ${templateDatabase}`);
+  await migrate(databaseUrlFor(server.adminUrl, templateDatabase), pino({ level: 'silent' }));
+  console.log(`tests run on ${server.description}, template database ${templateDatabase}`);
+
+  project.provide('adminDatabaseUrl', server.adminUrl);
+  project.provide('templateDatabase', templateDatabase);
+
+  return async () => {
+    await admin.unsafe(`DROP DATABASE IF EXISTS ${templateDatabase} WITH (FORCE)`);
+    await admin.end();
+    await server.stop();
+  };
+}
