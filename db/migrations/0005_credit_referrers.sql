@@ -5,6 +5,14 @@
 
 -- Up Migration
 
+-- Money keeps its exact value and reads naturally: at least two decimals, and
+-- no trailing zeros beyond them (1000.00 × 0.05 = 50.0000 is stored as 50.00,
+-- 1999.99 × 0.05 as 99.9995).
+CREATE FUNCTION normalize_money(value numeric) RETURNS numeric
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+  SELECT round(value, greatest(2, scale(trim_scale(value))))
+$$;
+
 -- Rule: for a purchase of amount A by user U, the referrer n levels above U
 -- earns exactly A × (rate of level n), for each level n in referral_rates.
 -- Each beneficiary's earnings take the next numbers of its seq, in purchase
@@ -32,7 +40,7 @@ BEGIN
   due AS (
     SELECT chain.*,
            rate.rate,
-           chain.purchase_amount * rate.rate AS amount,
+           normalize_money(chain.purchase_amount * rate.rate) AS amount,
            row_number() OVER per_beneficiary AS nth_for_beneficiary,
            count(*) OVER (PARTITION BY chain.beneficiary_id) AS count_for_beneficiary
     FROM referrer_chain chain

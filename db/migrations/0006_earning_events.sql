@@ -3,12 +3,10 @@
 
 -- Up Migration
 
--- Money as text: exact, at least two decimals, no spurious trailing zeros
--- (50 → "50.00", 99.99950 → "99.9995").
+-- Money as text, exact: "50.00", "99.9995".
 CREATE FUNCTION decimal_text(value numeric) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
-  SELECT CASE WHEN scale(trim_scale(value)) < 2 THEN round(value, 2)::text
-              ELSE trim_scale(value)::text END
+  SELECT normalize_money(value)::text
 $$;
 
 CREATE VIEW earning_events AS

@@ -1,0 +1,90 @@
+// Bad purchases are refused by the database itself, with a clear error, and
+// leave nothing behind: no purchase, no earning, no seq consumed.
+
+import { beforeAll, describe, expect, test } from 'vitest';
+import { useTestDatabase } from './support/database.js';
+import { createReferralChain, purchase } from './support/referrals.js';
+
+const db = useTestDatabase();
+let buyer: number;
+
+beforeAll(async () => {
+  [, , buyer] = (await createReferralChain(db.sql, 3)) as [number, number, number];
+});
+
+async function ledgerSize() {
+  const [row] = await db.sql<{ purchases: number; earnings: number; seqs: string | null }[]>`
+    SELECT (SELECT count(*)::int FROM purchases) AS purchases,
+           (SELECT count(*)::int FROM earnings) AS earnings,
+           (SELECT sum(last_seq)::text FROM earning_sequences) AS seqs`;
+  return row;
+}
+
+describe('bad purchases', () => {
+  test.each([
+    ['zero', '0', 'purchases_amount_is_positive'],
+    ['negative', '-5.00', 'purchases_amount_is_positive'],
+    ['NaN', 'NaN', 'purchases_amount_is_a_number'],
+    ['Infinity', 'Infinity', 'purchases_amount_is_at_most_999999999999_99'],
+    ['-Infinity', '-Infinity', 'purchases_amount_is_positive'],
+    ['more than 2 decimals (not rounded)', '1.005', 'purchases_amount_has_at_most_2_decimals'],
+    ['a third decimal of a tiny amount', '0.001', 'purchases_amount_has_at_most_2_decimals'],
+    ['over 999999999999.99', '1000000000000.00', 'purchases_amount_is_at_most_999999999999_99'],
+  ])('an amount that is %s is refused and leaves nothing behind', async (_, amount, constraint) => {
+    const before = await ledgerSize();
+    await expect(purchase(db.sql, buyer, amount)).rejects.toMatchObject({
+      code: '23514',
+      constraint_name: constraint,
+      message: `new row for relation "purchases" violates check constraint "${constraint}"`,
+    });
+    expect(await ledgerSize()).toEqual(before);
+  });
+
+  test('an unknown user is refused and leaves nothing behind', async () => {
+    const before = await ledgerSize();
+    await expect(purchase(db.sql, 987654, '10')).rejects.toMatchObject({
+      code: '23503',
+      constraint_name: 'purchases_user_id_fkey',
+      detail: 'Key (user_id)=(987654) is not present in table "users".',
+    });
+    expect(await ledgerSize()).toEqual(before);
+  });
+
+  test('a NULL user is refused and leaves nothing behind', async () => {
+    const before = await ledgerSize();
+    await expect(db.sql`INSERT INTO purchases (user_id, amount) VALUES (NULL, 10)`).rejects.toMatchObject({
+      code: '23502',
+      column_name: 'user_id',
+    });
+    expect(await ledgerSize()).toEqual(before);
+  });
+
+  test('one bad row refuses the whole multi-row INSERT', async () => {
+    const before = await ledgerSize();
+    await expect(db.sql`
+      INSERT INTO purchases (user_id, amount) VALUES (${buyer}, 10), (${buyer}, 20), (${buyer}, 0.001)`).rejects
+      .toMatchObject({ code: '23514' });
+    expect(await ledgerSize()).toEqual(before);
+  });
+
+  test('a purchase inside a rolled-back transaction leaves nothing behind', async () => {
+    const before = await ledgerSize();
+    await expect(db.sql.begin(async (sql) => {
+      await sql`INSERT INTO purchases (user_id, amount) VALUES (${buyer}, 10)`;
+      throw new Error('changed my mind');
+    })).rejects.toThrow('changed my mind');
+    expect(await ledgerSize()).toEqual(before);
+    // …and the next earning takes the seq the rolled-back one would have had.
+    const purchaseId = await purchase(db.sql, buyer, '10');
+    const [earning] = await db.sql<{ seq: number }[]>`
+      SELECT seq::int FROM earnings WHERE purchase_id = ${purchaseId} AND level = 1`;
+    expect(earning!.seq).toBe(Number(before!.purchases) + 1);
+  });
+
+  test('equal values with more digits are accepted as the same amount', async () => {
+    const purchaseId = await purchase(db.sql, buyer, '12.500');
+    const [earning] = await db.sql<{ amount: string }[]>`
+      SELECT amount::text FROM earnings WHERE purchase_id = ${purchaseId} AND level = 1`;
+    expect(earning!.amount).toBe('0.625');
+  });
+});

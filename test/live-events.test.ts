@@ -1,0 +1,125 @@
+// Earnings are announced: one small NOTIFY per statement on "earnings", and
+// the bridge's earning feed turns those hints into every event, exactly once
+// and in seq order, even when its listen connection is killed mid-stream.
+
+import { pino } from 'pino';
+import { describe, expect, test } from 'vitest';
+import { startEarningFeed, type EarningEventRecord } from '../bridge/src/earning-feed.js';
+import { useTestDatabase } from './support/database.js';
+import { createReferralChain } from './support/referrals.js';
+import { waitFor } from './support/wait.js';
+
+const db = useTestDatabase();
+const silent = pino({ level: 'silent' });
+
+describe('pg_notify on the earnings channel', () => {
+  test('a LISTEN connection is told of every earning, and no payload comes near 8000 bytes', async () => {
+    const [, , buyer] = await createReferralChain(db.sql, 3);
+    const [, oneLevelBuyer] = await createReferralChain(db.sql, 2);
+    const listener = db.connect({ max: 1 });
+    const payloads: string[] = [];
+    try {
+      await listener.listen('earnings', (payload) => payloads.push(payload));
+      const [{ before } = { before: '0' }] = await db.sql<{ before: string }[]>`
+        SELECT coalesce(max(id), 0)::text AS before FROM earnings`;
+
+      await db.sql`INSERT INTO purchases (user_id, amount) VALUES (${buyer!}, 10)`;
+      await db.sql`INSERT INTO purchases (user_id, amount) VALUES (${oneLevelBuyer!}, 10), (${buyer!}, 20)`;
+      await db.sql`INSERT INTO purchases (user_id, amount) SELECT ${buyer!}::int, 1 FROM generate_series(1, 10000)`;
+      const root = (await createReferralChain(db.sql, 1))[0]!;
+      await db.sql`INSERT INTO purchases (user_id, amount) VALUES (${root}, 10)`; // credits nobody
+
+      const earnings = await db.sql<{ id: string }[]>`SELECT id::text FROM earnings WHERE id > ${before} ORDER BY id`;
+      expect(earnings).toHaveLength(2 + 3 + 10_000 * 2);
+      await waitFor('one notification per crediting statement', () => payloads.length === 3);
+
+      const hints = payloads.map((payload) => JSON.parse(payload) as { firstEarningId: number; lastEarningId: number; count: number });
+      expect(hints.map((hint) => hint.count)).toEqual([2, 3, 20_000]);
+      for (const payload of payloads) expect(Buffer.byteLength(payload)).toBeLessThan(100);
+      const covered = earnings.filter(({ id }) =>
+        hints.some((hint) => Number(id) >= hint.firstEarningId && Number(id) <= hint.lastEarningId));
+      expect(covered).toHaveLength(earnings.length);
+    } finally {
+      await listener.end();
+    }
+  });
+
+  test('a rolled-back purchase announces nothing', async () => {
+    const [, buyer] = await createReferralChain(db.sql, 2);
+    const listener = db.connect({ max: 1 });
+    const payloads: string[] = [];
+    try {
+      await listener.listen('earnings', (payload) => payloads.push(payload));
+      await db.sql.begin(async (sql) => {
+        await sql`INSERT INTO purchases (user_id, amount) VALUES (${buyer!}, 10)`;
+        throw new Error('roll back');
+      }).catch(() => undefined);
+      await db.sql`INSERT INTO purchases (user_id, amount) VALUES (${buyer!}, 30)`;
+      await waitFor('the committed purchase\'s notification', () => payloads.length >= 1);
+      expect(payloads.map((payload) => JSON.parse(payload).count)).toEqual([1]);
+    } finally {
+      await listener.end();
+    }
+  });
+});
+
+describe('the earning feed', () => {
+  test('delivers every earning exactly once and in seq order, even when its listener is killed mid-stream', async () => {
+    const chains = await Promise.all([1, 2, 3].map(() => createReferralChain(db.sql, 3)));
+    const feedSql = db.connect({ max: 2 });
+    const delivered: EarningEventRecord[] = [];
+    const feed = await startEarningFeed(feedSql, silent, (event) => delivered.push(event), { reconcileEveryMs: 60_000 });
+    try {
+      const writer = db.connect({ max: 3 });
+      let killed = 0;
+      try {
+        for (let round = 0; round < 60; round++) {
+          await Promise.all(chains.map(([, , buyer]) =>
+            writer`INSERT INTO purchases (user_id, amount) VALUES (${buyer!}, ${round + 1})`));
+          if (round % 20 === 10) {
+            const [terminated] = await db.sql<{ count: number }[]>`
+              SELECT count(pg_terminate_backend(pid))::int AS count FROM pg_stat_activity
+              WHERE datname = current_database() AND query ILIKE 'listen%'`;
+            killed += terminated!.count;
+          }
+        }
+        await writer`INSERT INTO purchases (user_id, amount) SELECT ${chains[0]![2]!}::int, 5 FROM generate_series(1, 500)`;
+      } finally {
+        await writer.end();
+      }
+      expect(killed).toBeGreaterThanOrEqual(2);
+
+      const expectedTotal = 3 * 60 * 2 + 500 * 2;
+      await waitFor(`${expectedTotal} events`, () => delivered.length >= expectedTotal, 30_000);
+      expect(delivered).toHaveLength(expectedTotal);
+      const seqsByUser = new Map<number, number[]>();
+      for (const event of delivered) {
+        seqsByUser.set(event.userId, [...(seqsByUser.get(event.userId) ?? []), event.seq]);
+        expect(JSON.parse(event.json)).toMatchObject({ type: 'earning_update', userId: event.userId, seq: event.seq });
+      }
+      for (const [, seqs] of seqsByUser) {
+        expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => i + 1));
+      }
+    } finally {
+      await feed.stop();
+      await feedSql.end();
+    }
+  });
+
+  test('starts after what is already in the ledger and delivers only what comes next', async () => {
+    const [, , buyer] = await createReferralChain(db.sql, 3);
+    await db.sql`INSERT INTO purchases (user_id, amount) VALUES (${buyer!}, 10)`;
+    const feedSql = db.connect({ max: 2 });
+    const delivered: EarningEventRecord[] = [];
+    const feed = await startEarningFeed(feedSql, silent, (event) => delivered.push(event));
+    try {
+      await db.sql`INSERT INTO purchases (user_id, amount) VALUES (${buyer!}, 20)`;
+      await waitFor('two new events', () => delivered.length >= 2);
+      expect(delivered.map((event) => JSON.parse(event.json).amount).sort()).toEqual(['0.20', '1.00']);
+      expect(delivered.map((event) => event.seq)).toEqual([2, 2]);
+    } finally {
+      await feed.stop();
+      await feedSql.end();
+    }
+  });
+});

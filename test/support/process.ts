@@ -1,0 +1,56 @@
+// Runs the product's own commands as a user would, and reads what they print.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { projectRoot } from '../../bridge/src/project-paths.js';
+import { waitFor } from './wait.js';
+
+export interface RunningCommand {
+  child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  /** Pino's JSON log lines printed so far. */
+  logLines(): Array<Record<string, unknown> & { msg: string }>;
+  waitForLog(description: string, match: (line: { msg: string } & Record<string, unknown>) => boolean, timeoutMs?: number): Promise<{ msg: string } & Record<string, unknown>>;
+  /** Resolves with the exit code. */
+  exited: Promise<number | null>;
+  /** Resolves when every process that held its output has ended. */
+  outputClosed: Promise<void>;
+  /** Sends a signal to the whole process group, as Ctrl-C in a terminal does. */
+  interrupt(signal?: NodeJS.Signals): void;
+}
+
+/** The environment of a user who set none of our variables. */
+export function cleanEnvironment(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const name of ['DATABASE_URL', 'TEST_DATABASE_URL', 'DATA_DIR', 'EMBEDDED_PG_PORT', 'LOG_LEVEL', 'LOG_FORMAT']) delete env[name];
+  return { ...env, LOG_FORMAT: 'json', ...extra };
+}
+
+export function runCommand(command: string, args: string[], env: NodeJS.ProcessEnv): RunningCommand {
+  const child = spawn(command, args, { cwd: projectRoot, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const outputClosed = Promise.all([
+    new Promise((resolve) => child.stdout!.on('close', resolve)),
+    new Promise((resolve) => child.stderr!.on('close', resolve)),
+  ]).then(() => undefined);
+  const logLines = () =>
+    stdout.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Record<string, unknown> & { msg: string });
+  return {
+    child,
+    stdout: () => stdout,
+    stderr: () => stderr,
+    logLines,
+    exited,
+    outputClosed,
+    waitForLog: (description, match, timeoutMs = 60_000) =>
+      waitFor(description, () => {
+        if (child.exitCode !== null) throw new Error(`exited with ${child.exitCode} before ${description}:\n${stdout}\n${stderr}`);
+        return logLines().find(match);
+      }, timeoutMs),
+    interrupt: (signal = 'SIGINT') => process.kill(-child.pid!, signal),
+  };
+}
