@@ -1,6 +1,7 @@
 // Structured logs (pino) on standard output: one event per line, JSON for
-// machines, pretty in a terminal. Secrets never reach a log line: callers log
-// redacted URLs only, and the redact paths catch the usual places besides.
+// machines, pretty in a terminal (leaving out an earning line's event object,
+// which its message already says). Secrets never reach a log line: callers
+// log redacted URLs only, and the redact paths catch the usual places besides.
 
 import { pino, type Logger } from 'pino';
 import type { Config } from './config.js';
@@ -12,7 +13,7 @@ export function createLogger(config: Pick<Config, 'logLevel' | 'logFormat'>): Lo
     level: config.logLevel,
     redact: ['password', '*.password', 'authorization', '*.authorization'],
     ...(config.logFormat === 'pretty'
-      ? { transport: { target: 'pino-pretty', options: { ignore: 'pid,hostname', singleLine: false } } }
+      ? { transport: { target: 'pino-pretty', options: { ignore: 'pid,hostname,event' } } }
       : {}),
   });
 }
