@@ -5,6 +5,8 @@ import postgres from 'postgres';
 import type { Logger } from './log.js';
 
 export type Sql = postgres.Sql;
+/** A pool or a transaction: what a query function needs. */
+export type Queryable = postgres.Sql | postgres.TransactionSql;
 
 export function connectDatabase(databaseUrl: string, log: Logger, options: { max?: number } = {}): Sql {
   return postgres(databaseUrl, {

@@ -1,9 +1,11 @@
 // Follows the earnings ledger live: LISTEN on "earnings" for hints, load the
 // events themselves from the database, and hand each to the consumer exactly
-// once and in seq order per user. A NOTIFY can be missed (the listen
-// connection can drop), so every (re)connection of the listener and a slow
-// periodic reconcile catch up from the last seq delivered to each user.
+// once and in seq order per user. A NOTIFY can be missed, so every
+// (re)connection of the listener and a slow periodic reconcile catch up from
+// the last seq delivered to each user; a periodic ping through the listener
+// notices a listen connection that died without telling, and re-listens.
 
+import { randomBytes } from 'node:crypto';
 import type { Sql } from './db.js';
 import { describe } from './failure.js';
 import type { Logger } from './log.js';
@@ -16,7 +18,24 @@ export interface EarningEventRecord {
 }
 
 export interface EarningFeed {
+  /**
+   * Follows a user (scope "watched"); resolves with the last seq the feed has
+   * delivered for them. Everything after it will be delivered.
+   */
+  watch(userId: number): Promise<number>;
+  unwatch(userId: number): void;
+  /** The last seq delivered for a followed user. */
+  lastSeq(userId: number): number | undefined;
+  readonly listening: boolean;
   stop(): Promise<void>;
+}
+
+export interface EarningFeedOptions {
+  /** "all": every user's earnings (the log of `npm start`); "watched": only users passed to watch(). */
+  scope: 'all' | 'watched';
+  reconcileEveryMs?: number;
+  pingEveryMs?: number;
+  onListenerReconnect?: () => void;
 }
 
 interface EarningIdRange {
@@ -25,40 +44,46 @@ interface EarningIdRange {
 }
 
 const retryAfterErrorMs = 1000;
+const pingTimeoutMs = 3000;
 
-/**
- * Delivers every earning committed after the feed starts, for all users.
- * Resolves once the listener is connected and the starting point is known.
- */
+/** Resolves once the listener is connected and the starting point is known. */
 export async function startEarningFeed(
   sql: Sql,
   log: Logger,
   onEvent: (event: EarningEventRecord) => void,
-  options: { reconcileEveryMs?: number } = {},
+  options: EarningFeedOptions,
 ): Promise<EarningFeed> {
+  const followsAll = options.scope === 'all';
+  /** Followed users and the last seq delivered to each. */
   const lastSeqDelivered = new Map<number, number>();
-  let startingPointKnown = false;
-  let startingPointFound!: () => void;
-  const startingPoint = new Promise<void>((resolve) => (startingPointFound = resolve));
-  let catchUpPending = false;
+  /** Users being followed whose starting point is still being read. */
+  const starting = new Map<number, Promise<number>>();
+  let catchUpAll = false;
+  const catchUpUsers = new Set<number>();
   let pendingRange: EarningIdRange | undefined;
   let draining: Promise<void> | undefined;
   let stopped = false;
+  /** Nothing is delivered before the starting point is known. */
+  let ready = false;
+  let listening = false;
+  let everListened = false;
 
   function schedule(): void {
-    if (draining || stopped) return;
+    if (draining || stopped || !ready) return;
     draining = drain().finally(() => {
       draining = undefined;
-      if (catchUpPending || pendingRange) schedule();
+      if (!stopped && (catchUpAll || catchUpUsers.size || pendingRange)) schedule();
     });
   }
 
   async function drain(): Promise<void> {
     try {
-      while (!stopped && (catchUpPending || pendingRange)) {
-        if (catchUpPending) {
-          catchUpPending = false;
-          await catchUp();
+      while (!stopped && (catchUpAll || catchUpUsers.size || pendingRange)) {
+        if (catchUpAll || catchUpUsers.size) {
+          const users = catchUpAll ? 'all' : [...catchUpUsers];
+          catchUpAll = false;
+          catchUpUsers.clear();
+          await catchUp(users);
         } else if (pendingRange) {
           const range = pendingRange;
           pendingRange = undefined;
@@ -70,12 +95,13 @@ export async function startEarningFeed(
       // Whatever was lost is recovered by a catch-up, which needs the database.
       log.warn({ err: describe(error) }, 'earning feed could not load events; catching up shortly');
       pendingRange = undefined;
-      setTimeout(() => requestCatchUp(), retryAfterErrorMs).unref();
+      setTimeout(() => requestCatchUp('all'), retryAfterErrorMs).unref();
     }
   }
 
-  function requestCatchUp(): void {
-    catchUpPending = true;
+  function requestCatchUp(users: 'all' | number[]): void {
+    if (users === 'all') catchUpAll = true;
+    else for (const userId of users) catchUpUsers.add(userId);
     schedule();
   }
 
@@ -83,7 +109,7 @@ export async function startEarningFeed(
     const range = parseHint(payload);
     if (!range) {
       log.warn({ payload }, 'ignoring an unreadable earnings notification; catching up instead');
-      requestCatchUp();
+      requestCatchUp('all');
       return;
     }
     // Hints that arrive while a load runs merge into one range.
@@ -93,27 +119,38 @@ export async function startEarningFeed(
     schedule();
   }
 
-  async function catchUp(): Promise<void> {
-    const counters = await sql<{ userId: number; lastSeq: string }[]>`
-      SELECT user_id AS "userId", last_seq AS "lastSeq" FROM earning_sequences`;
-    if (!startingPointKnown) {
-      for (const { userId, lastSeq } of counters) lastSeqDelivered.set(userId, Number(lastSeq));
-      startingPointKnown = true;
-      startingPointFound();
-      return;
-    }
+  const followed = () => [...lastSeqDelivered.keys()];
+
+  async function catchUp(users: 'all' | number[]): Promise<void> {
+    if (!followsAll && users === 'all') users = followed();
+    if (Array.isArray(users) && users.length === 0) return;
+    const counters = users === 'all'
+      ? await sql<{ userId: number; lastSeq: string }[]>`
+          SELECT user_id AS "userId", last_seq AS "lastSeq" FROM earning_sequences`
+      : await sql<{ userId: number; lastSeq: string }[]>`
+          SELECT user_id AS "userId", last_seq AS "lastSeq" FROM earning_sequences WHERE user_id = ANY(${users}::int[])`;
     const behind = counters
-      .filter(({ userId, lastSeq }) => Number(lastSeq) > (lastSeqDelivered.get(userId) ?? 0))
+      .filter(({ userId, lastSeq }) => isFollowed(userId) && Number(lastSeq) > (lastSeqDelivered.get(userId) ?? 0))
       .map(({ userId }) => userId);
     if (behind.length > 0) await deliverAfterLastSeq(behind);
   }
 
+  function isFollowed(userId: number): boolean {
+    return followsAll || lastSeqDelivered.has(userId);
+  }
+
   async function deliverRange(range: EarningIdRange): Promise<void> {
-    const events = await sql<EarningEventRecord[]>`
-      SELECT user_id AS "userId", seq::int AS seq, event::text AS json
-      FROM earning_events
-      WHERE earning_id BETWEEN ${range.first} AND ${range.last}
-      ORDER BY earning_id`;
+    const events = followsAll
+      ? await sql<EarningEventRecord[]>`
+          SELECT user_id AS "userId", seq::int AS seq, event::text AS json
+          FROM earning_events
+          WHERE earning_id BETWEEN ${range.first} AND ${range.last}
+          ORDER BY earning_id`
+      : await sql<EarningEventRecord[]>`
+          SELECT user_id AS "userId", seq::int AS seq, event::text AS json
+          FROM earning_events
+          WHERE earning_id BETWEEN ${range.first} AND ${range.last} AND user_id = ANY(${followed()}::int[])
+          ORDER BY earning_id`;
     const usersWithGaps = deliverInOrder(events);
     // A gap means a hint was missed: load everything after the last delivered.
     if (usersWithGaps.length > 0) await deliverAfterLastSeq(usersWithGaps);
@@ -136,7 +173,7 @@ export async function startEarningFeed(
   function deliverInOrder(events: EarningEventRecord[]): number[] {
     const usersWithGaps = new Set<number>();
     for (const event of events) {
-      if (usersWithGaps.has(event.userId)) continue;
+      if (usersWithGaps.has(event.userId) || !isFollowed(event.userId)) continue;
       const lastSeq = lastSeqDelivered.get(event.userId) ?? 0;
       if (event.seq <= lastSeq) continue; // delivered already
       if (event.seq > lastSeq + 1) {
@@ -153,20 +190,118 @@ export async function startEarningFeed(
     return [...usersWithGaps];
   }
 
-  const { unlisten } = await sql.listen('earnings', onHint, () => {
-    log.info('listening for earnings');
-    requestCatchUp();
-  });
-  await startingPoint;
+  // In scope "all", the starting point is every user's current last seq.
+  async function startFollowingAll(): Promise<void> {
+    const counters = await sql<{ userId: number; lastSeq: string }[]>`
+      SELECT user_id AS "userId", last_seq AS "lastSeq" FROM earning_sequences`;
+    for (const { userId, lastSeq } of counters) {
+      if (!lastSeqDelivered.has(userId)) lastSeqDelivered.set(userId, Number(lastSeq));
+    }
+  }
 
-  const reconcile = setInterval(requestCatchUp, options.reconcileEveryMs ?? 30_000);
+  function watch(userId: number): Promise<number> {
+    const known = lastSeqDelivered.get(userId);
+    if (known !== undefined || followsAll) return Promise.resolve(known ?? 0);
+    const pending = starting.get(userId);
+    if (pending) return pending;
+    let start: Promise<number> | undefined;
+    start = (async () => {
+      const [counter] = await sql<{ lastSeq: string }[]>`
+        SELECT last_seq AS "lastSeq" FROM earning_sequences WHERE user_id = ${userId}`;
+      const lastSeq = Number(counter?.lastSeq ?? 0);
+      if (starting.get(userId) === start) {
+        starting.delete(userId);
+        lastSeqDelivered.set(userId, lastSeq);
+        // Hints that came while the starting point was read were skipped.
+        requestCatchUp([userId]);
+      }
+      return lastSeq;
+    })();
+    starting.set(userId, start);
+    return start;
+  }
+
+  // Listening: the earnings channel, plus a private channel for pings.
+  const pingChannel = `earnings_ping_${randomBytes(6).toString('hex')}`;
+  let awaitedPing: { nonce: string; received: () => void } | undefined;
+  let unlistens: Array<() => Promise<void>> = [];
+
+  async function listen(): Promise<void> {
+    const earnings = await sql.listen('earnings', onHint, () => {
+      listening = true;
+      if (everListened) {
+        options.onListenerReconnect?.();
+        log.info('listening for earnings again; catching up');
+      } else {
+        log.info('listening for earnings');
+      }
+      everListened = true;
+      requestCatchUp('all');
+    });
+    const pings = await sql.listen(pingChannel, (nonce) => {
+      if (awaitedPing?.nonce === nonce) awaitedPing.received();
+    });
+    unlistens = [earnings.unlisten, pings.unlisten];
+  }
+
+  async function unlisten(): Promise<void> {
+    await Promise.all(unlistens.map((stopListening) => stopListening().catch(() => undefined)));
+    unlistens = [];
+  }
+
+  let pinging = false;
+  async function ping(): Promise<void> {
+    if (pinging || stopped) return;
+    pinging = true;
+    try {
+      const nonce = randomBytes(6).toString('hex');
+      const received = new Promise<boolean>((resolve) => {
+        awaitedPing = { nonce, received: () => resolve(true) };
+        setTimeout(() => resolve(false), pingTimeoutMs).unref();
+      });
+      await sql`SELECT pg_notify(${pingChannel}, ${nonce})`;
+      if (await received) return;
+      if (stopped) return;
+      listening = false;
+      log.warn('the earnings listener did not hear its own ping; listening again');
+      await unlisten();
+      await listen();
+    } catch (error) {
+      if (!stopped) {
+        listening = false;
+        log.warn({ err: describe(error) }, 'cannot reach the database to check the earnings listener');
+      }
+    } finally {
+      pinging = false;
+    }
+  }
+
+  await listen();
+  if (followsAll) await startFollowingAll();
+  ready = true;
+  schedule();
+
+  const reconcile = setInterval(() => requestCatchUp('all'), options.reconcileEveryMs ?? 30_000);
+  const pings = setInterval(() => void ping(), options.pingEveryMs ?? 5_000);
   reconcile.unref();
+  pings.unref();
 
   return {
+    watch,
+    unwatch(userId) {
+      if (followsAll) return;
+      lastSeqDelivered.delete(userId);
+      starting.delete(userId);
+    },
+    lastSeq: (userId) => lastSeqDelivered.get(userId) ?? (followsAll ? 0 : undefined),
+    get listening() {
+      return listening;
+    },
     async stop() {
       stopped = true;
       clearInterval(reconcile);
-      await unlisten().catch(() => undefined);
+      clearInterval(pings);
+      await unlisten();
       await draining;
     },
   };

@@ -1,7 +1,10 @@
 // `npm start`: one process that brings up the database (embedded unless
-// DATABASE_URL is set), applies migrations, and follows earnings live.
-// Shutdown runs in order on SIGINT/SIGTERM: feed, pool, then the database.
+// DATABASE_URL is set), applies migrations, follows earnings live and serves
+// the HTTP API and WebSocket. Shutdown on SIGINT/SIGTERM runs in order: stop
+// accepting, close sockets with 1001, stop the feed, end the pool, then stop
+// the embedded database, all within 10 s.
 
+import { createAuth } from './auth.js';
 import { readConfig, redactDatabaseUrl, type Config } from './config.js';
 import { setUpDatabase } from './database-setup.js';
 import { connectDatabase, type Sql } from './db.js';
@@ -9,18 +12,52 @@ import { startEarningFeed, type EarningEventRecord, type EarningFeed } from './e
 import type { EmbeddedDatabase } from './embedded-database.js';
 import { Failure, describe } from './failure.js';
 import { createLogger, type Logger } from './log.js';
+import { createMetrics } from './metrics.js';
+import { startServer, type Server } from './server.js';
+import { transport } from './transport.js';
 
 interface Running {
   embedded?: EmbeddedDatabase;
   sql?: Sql;
   feed?: EarningFeed;
+  server?: Server;
 }
 
+const shutdownDeadlineMs = 10_000;
+
 async function start(config: Config, log: Logger, running: Running): Promise<void> {
+  warnAboutOpenAccess(config, log);
+  if (transport === 'fallback') {
+    log.warn('uWebSockets.js runs on its JavaScript fallback (no native build for this Node.js): expect lower throughput; Node.js 20 runs it natively');
+  }
+
   const database = await setUpDatabase(config, log);
   if (database.embedded) running.embedded = database.embedded;
   running.sql = connectDatabase(database.url, log);
-  running.feed = await startEarningFeed(running.sql, log, (event) => logEarning(log, event));
+  const sql = running.sql;
+  const metrics = createMetrics();
+
+  running.feed = await startEarningFeed(
+    sql,
+    log,
+    (event) => {
+      if (config.logEarnings) logEarning(log, event);
+      running.server?.subscriptions.publish(event);
+    },
+    { scope: config.logEarnings ? 'all' : 'watched', onListenerReconnect: () => metrics.listenerReconnects.inc() },
+  );
+  const feed = running.feed;
+
+  running.server = await startServer({
+    host: config.http.host,
+    port: config.http.port,
+    sql,
+    feed: () => feed,
+    auth: createAuth(config.auth),
+    log,
+    metrics,
+    maxBackpressureBytes: config.wsMaxBackpressureBytes,
+  });
 
   log.info(
     running.embedded
@@ -30,10 +67,19 @@ async function start(config: Config, log: Logger, running: Running): Promise<voi
   );
 }
 
+function warnAboutOpenAccess(config: Config, log: Logger): void {
+  const open = [
+    config.auth.jwtSecret ? undefined : 'JWT_SECRET is not set: anyone can read any user\'s earnings and subscribe to them',
+    config.auth.apiKey ? undefined : 'API_KEY is not set: anyone can record purchases and create users',
+  ].filter((line): line is string => line !== undefined);
+  if (open.length > 0) {
+    log.warn(`RUNNING OPEN, for development only. ${open.join('; ')}. Set both before exposing this bridge (NODE_ENV=production requires them).`);
+  }
+}
+
 function logEarning(log: Logger, record: EarningEventRecord): void {
   const event = JSON.parse(record.json) as {
-    userId: number; seq: number; earningId: number; purchaseId: number; fromUserId: number;
-    level: number; rate: string; amount: string; purchaseAmount: string;
+    userId: number; seq: number; purchaseId: number; fromUserId: number; level: number; rate: string; amount: string; purchaseAmount: string;
   };
   log.info(
     { event },
@@ -43,6 +89,7 @@ function logEarning(log: Logger, record: EarningEventRecord): void {
 }
 
 async function stop(running: Running, log: Logger): Promise<void> {
+  running.server?.close();
   await running.feed?.stop();
   await running.sql?.end({ timeout: 5 });
   await running.embedded?.stop();
@@ -64,9 +111,9 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ signal }, 'shutting down');
     const deadline = setTimeout(() => {
-      log.error('shutdown took longer than 10 s; exiting anyway');
+      log.error(`shutdown took longer than ${shutdownDeadlineMs / 1000} s; exiting anyway`);
       process.exit(1);
-    }, 10_000);
+    }, shutdownDeadlineMs);
     stop(running, log).then(
       () => finish(log, 0, deadline),
       (error) => {
@@ -92,7 +139,7 @@ function finish(log: Logger, code: number, deadline: NodeJS.Timeout): void {
   clearTimeout(deadline);
   log.flush();
   // Give an asynchronous log transport a moment to write its last lines.
-  setTimeout(() => process.exit(code), 100).unref();
+  setTimeout(() => process.exit(code), 100);
 }
 
 /** Start-up failures end with one clear line, not a stack trace. */

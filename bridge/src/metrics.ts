@@ -1,0 +1,42 @@
+// Prometheus metrics (prom-client), served at GET /metrics.
+
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  return {
+    registry,
+    httpRequests: new Counter({
+      name: 'http_requests_total',
+      help: 'HTTP requests answered, by route, method and status',
+      labelNames: ['route', 'method', 'status'] as const,
+      registers: [registry],
+    }),
+    openSockets: new Gauge({ name: 'websocket_open_sockets', help: 'WebSocket connections open now', registers: [registry] }),
+    eventsDelivered: new Counter({
+      name: 'earning_events_delivered_total',
+      help: 'earning_update events handed to sockets (one per receiving socket), live and replayed',
+      labelNames: ['path'] as const,
+      registers: [registry],
+    }),
+    listenerReconnects: new Counter({
+      name: 'earnings_listener_reconnects_total',
+      help: 'times the LISTEN connection was re-established after a loss',
+      registers: [registry],
+    }),
+    slowConsumersClosed: new Counter({
+      name: 'websocket_slow_consumers_closed_total',
+      help: 'sockets closed with 4008 because they could not keep up',
+      registers: [registry],
+    }),
+    commitToSend: new Histogram({
+      name: 'earning_commit_to_send_seconds',
+      help: 'from an earning\'s createdAt (its transaction\'s time) to its live publish',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,227 @@
+// Who listens to whom, and getting each socket every event of its users:
+// first what it missed (from the database, after the seq it names), then
+// live ones, handed over without a gap or a duplicate. Live events go out with
+// app.publish on one topic per user; a socket joins the topic in the same
+// tick in which it has caught up with what the feed has published.
+
+import type { TemplatedApp, WebSocket } from 'uWebSockets.js';
+import type { Auth } from '../auth.js';
+import type { Sql } from '../db.js';
+import type { EarningEventRecord, EarningFeed } from '../earning-feed.js';
+import { describe } from '../failure.js';
+import { ApiError } from '../http/api-error.js';
+import { committedLastSeq, eventsAfter, userExists } from '../ledger.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import { apiErrorFromDatabase } from '../database-errors.js';
+import { ProtocolError, closeCodes, frames, maxSubscriptionsPerSocket } from './protocol.js';
+
+export interface SocketData {
+  /** Subscriptions of this socket: "starting" until it has caught up, then "live". */
+  subscriptions: Map<number, 'starting' | 'live'>;
+  closed: boolean;
+  /** Resolves waiters when the socket's backpressure drains. */
+  drained: Array<() => void>;
+  /** From the URL (/ws?userId=2&after=17&token=…), subscribed at open. */
+  initial?: { userId: unknown; after: unknown; token: string | undefined };
+}
+
+export type Socket = WebSocket<SocketData>;
+
+const replayPageSize = 1000;
+const feedLagWaitMs = 20;
+const feedLagMaxWaitMs = 5000;
+
+export const topicOf = (userId: number) => `user:${userId}`;
+
+export function createSubscriptions(options: {
+  app: TemplatedApp;
+  sql: Sql;
+  feed: () => EarningFeed;
+  auth: Auth;
+  log: Logger;
+  metrics: Metrics;
+  maxBackpressureBytes: number;
+}) {
+  const { sql, auth, log, metrics, maxBackpressureBytes } = options;
+  /** Sockets per user, live or catching up: for backpressure checks and unwatching. */
+  const socketsOf = new Map<number, Set<Socket>>();
+
+  function send(ws: Socket, frame: string): void {
+    if (!ws.getUserData().closed) ws.send(frame);
+  }
+
+  function sendError(ws: Socket, error: ProtocolError | ApiError, userId?: number): void {
+    send(ws, frames.error(error.code, error.message, userId ?? (error instanceof ProtocolError ? error.userId : undefined)));
+  }
+
+  function join(ws: Socket, userId: number): void {
+    let sockets = socketsOf.get(userId);
+    if (!sockets) socketsOf.set(userId, (sockets = new Set()));
+    sockets.add(ws);
+  }
+
+  function leave(ws: Socket, userId: number): void {
+    ws.getUserData().subscriptions.delete(userId);
+    const sockets = socketsOf.get(userId);
+    sockets?.delete(ws);
+    if (sockets && sockets.size === 0) {
+      socketsOf.delete(userId);
+      options.feed().unwatch(userId);
+    }
+  }
+
+  async function subscribe(ws: Socket, userId: number, after: number | undefined, token: string | undefined): Promise<void> {
+    const data = ws.getUserData();
+    if (data.subscriptions.has(userId)) {
+      throw new ProtocolError('ALREADY_SUBSCRIBED', `already subscribed to user ${userId}`, userId);
+    }
+    if (data.subscriptions.size >= maxSubscriptionsPerSocket) {
+      throw new ProtocolError('TOO_MANY_SUBSCRIPTIONS', `at most ${maxSubscriptionsPerSocket} users per connection`, userId);
+    }
+    data.subscriptions.set(userId, 'starting');
+    join(ws, userId);
+    try {
+      await auth.authorizeRead(userId, token);
+      if (!(await userExists(sql, userId))) throw new ProtocolError('USER_NOT_FOUND', `there is no user ${userId}`, userId);
+      const feed = options.feed();
+      const lastSeq = await feed.watch(userId);
+      if (data.closed || data.subscriptions.get(userId) !== 'starting') return;
+      ws.cork(() => {
+        send(ws, frames.subscribed(userId, Math.max(lastSeq, feed.lastSeq(userId) ?? lastSeq)));
+        if (after === undefined) goLive(ws, userId);
+      });
+      if (after !== undefined) await replayThenGoLive(ws, userId, after);
+    } catch (error) {
+      if (data.subscriptions.get(userId) === 'starting') leave(ws, userId);
+      throw error;
+    }
+  }
+
+  function goLive(ws: Socket, userId: number): void {
+    ws.getUserData().subscriptions.set(userId, 'live');
+    ws.subscribe(topicOf(userId));
+  }
+
+  /**
+   * Sends the events after `after` from the database until it has caught up
+   * with what the feed has published, then joins the live topic in that same
+   * tick: what the feed publishes next is exactly what comes after.
+   */
+  async function replayThenGoLive(ws: Socket, userId: number, after: number): Promise<void> {
+    const data = ws.getUserData();
+    const feed = options.feed();
+    await waitForFeedToReach(userId, after);
+    let cursor = after;
+    for (;;) {
+      const page = await eventsAfter(sql, userId, cursor, replayPageSize);
+      if (data.closed || data.subscriptions.get(userId) !== 'starting') return;
+      const published = feed.lastSeq(userId) ?? 0;
+      const ready = page.filter((event) => event.seq <= published);
+      ws.cork(() => {
+        for (const event of ready) send(ws, event.json);
+        cursor = ready.at(-1)?.seq ?? cursor;
+        if (cursor >= published) goLive(ws, userId);
+      });
+      metrics.eventsDelivered.inc({ path: 'replay' }, ready.length);
+      checkBackpressure(ws);
+      if (data.closed || data.subscriptions.get(userId) === 'live') return;
+      // Not caught up yet: a full page, or the feed published more while
+      // the page was read. Either way, read on once the socket has room.
+      await drained(ws);
+    }
+  }
+
+  /**
+   * A client may name a seq this bridge's feed has not published yet (it saw
+   * it through another bridge): wait for the feed rather than send it twice.
+   */
+  async function waitForFeedToReach(userId: number, after: number): Promise<void> {
+    const since = Date.now();
+    while (after > (options.feed().lastSeq(userId) ?? 0)) {
+      if (after > (await committedLastSeq(sql, userId))) {
+        throw new ProtocolError('INVALID_AFTER', `user ${userId} has no earning with seq ${after}; after must be a seq you received`, userId);
+      }
+      if (Date.now() - since > feedLagMaxWaitMs) {
+        throw new ApiError(503, 'LIVE_EVENTS_DELAYED', 'live events are delayed; try again shortly');
+      }
+      await new Promise((resolve) => setTimeout(resolve, feedLagWaitMs));
+    }
+  }
+
+  /** Waits while the socket holds more than half its allowed backpressure. */
+  function drained(ws: Socket): Promise<void> {
+    if (ws.getUserData().closed || ws.getBufferedAmount() < maxBackpressureBytes / 2) return Promise.resolve();
+    return new Promise((resolve) => ws.getUserData().drained.push(resolve));
+  }
+
+  function checkBackpressure(ws: Socket): void {
+    if (!ws.getUserData().closed && ws.getBufferedAmount() > maxBackpressureBytes) {
+      metrics.slowConsumersClosed.inc();
+      log.info({ subscriptions: [...ws.getUserData().subscriptions.keys()] }, 'closing a socket that cannot keep up');
+      ws.end(closeCodes.tooSlow, 'too slow: reconnect and resume with after');
+    }
+  }
+
+  return {
+    /** Handles one client message; errors become error frames (or a 4401/4403 close). */
+    async handle(ws: Socket, message: { type: 'subscribe'; userId: number; after: number | undefined; token: string | undefined } | { type: 'unsubscribe'; userId: number }): Promise<void> {
+      try {
+        if (message.type === 'unsubscribe') {
+          if (!ws.getUserData().subscriptions.has(message.userId)) {
+            throw new ProtocolError('NOT_SUBSCRIBED', `not subscribed to user ${message.userId}`, message.userId);
+          }
+          ws.unsubscribe(topicOf(message.userId));
+          leave(ws, message.userId);
+          send(ws, frames.unsubscribed(message.userId));
+          return;
+        }
+        await subscribe(ws, message.userId, message.after, message.token);
+      } catch (error) {
+        this.reject(ws, error, message.userId);
+      }
+    },
+
+    reject(ws: Socket, error: unknown, userId?: number): void {
+      if (ws.getUserData().closed) return;
+      const known = error instanceof ProtocolError || error instanceof ApiError ? error : apiErrorFromDatabase(error);
+      if (!known) log.error({ err: describe(error) }, 'websocket request failed');
+      const failure = known ?? new ApiError(500, 'INTERNAL_ERROR', 'something went wrong on our side; it has been logged');
+      ws.cork(() => {
+        sendError(ws, failure, userId);
+        if (failure instanceof ApiError && (failure.status === 401 || failure.status === 403)) {
+          ws.end(failure.status === 401 ? closeCodes.unauthenticated : closeCodes.forbidden, failure.code);
+        }
+      });
+    },
+
+    /** A live event from the feed: to every socket on its user's topic. */
+    publish(event: EarningEventRecord): void {
+      const { app } = options;
+      const topic = topicOf(event.userId);
+      const receivers = app.numSubscribers(topic);
+      if (receivers === 0) return;
+      app.publish(topic, event.json);
+      metrics.eventsDelivered.inc({ path: 'live' }, receivers);
+      const createdAt = Date.parse(/"createdAt":"([^"]+)"/.exec(event.json)?.[1] ?? '');
+      if (Number.isFinite(createdAt)) metrics.commitToSend.observe(Math.max(0, Date.now() - createdAt) / 1000);
+      for (const ws of [...(socketsOf.get(event.userId) ?? [])]) checkBackpressure(ws);
+    },
+
+    onDrain(ws: Socket): void {
+      const data = ws.getUserData();
+      if (ws.getBufferedAmount() >= maxBackpressureBytes / 2) return;
+      for (const resolve of data.drained.splice(0)) resolve();
+    },
+
+    onClose(ws: Socket): void {
+      const data = ws.getUserData();
+      data.closed = true;
+      for (const userId of [...data.subscriptions.keys()]) leave(ws, userId);
+      for (const resolve of data.drained.splice(0)) resolve();
+    },
+
+  };
+}
+
+export type Subscriptions = ReturnType<typeof createSubscriptions>;
