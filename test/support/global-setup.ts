@@ -1,10 +1,12 @@
 // Once per test run: start (or reach) PostgreSQL and migrate one template
 // database. Each test file then clones the template (test/support/database.ts).
 
+import { execFileSync } from 'node:child_process';
 import postgres from 'postgres';
 import { pino } from 'pino';
 import type { TestProject } from 'vitest/node';
 import { migrate } from '../../bridge/src/migrate.js';
+import { projectRoot } from '../../bridge/src/project-paths.js';
 import { startPostgresServer } from './postgres-server.js';
 import { databaseUrlFor } from './database-url.js';
 
@@ -16,6 +18,8 @@ declare module 'vitest' {
 }
 
 export default async function setup(project: TestProject) {
+  // Tests that run the bridge as its own process run the build, as npm start does.
+  execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: projectRoot, stdio: 'inherit' });
   const server = await startPostgresServer();
   const templateDatabase = `referral_template_${process.pid}_${Date.now()}`;
   const admin = postgres(server.adminUrl, { max: 1, onnotice: () => undefined });

@@ -22,8 +22,8 @@ export interface RunningCommand {
 /** The environment of a user who set none of our variables. */
 export function cleanEnvironment(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env = { ...process.env };
-  for (const name of ['DATABASE_URL', 'TEST_DATABASE_URL', 'DATA_DIR', 'EMBEDDED_PG_PORT', 'LOG_LEVEL', 'LOG_FORMAT']) delete env[name];
-  return { ...env, LOG_FORMAT: 'json', ...extra };
+  for (const name of ['DATABASE_URL', 'TEST_DATABASE_URL', 'DATA_DIR', 'EMBEDDED_PG_PORT', 'LOG_LEVEL', 'LOG_FORMAT', 'PORT', 'HOST', 'JWT_SECRET', 'API_KEY', 'NODE_ENV', 'LOG_EARNINGS']) delete env[name];
+  return { ...env, LOG_FORMAT: 'json', PORT: '0', ...extra };
 }
 
 export function runCommand(command: string, args: string[], env: NodeJS.ProcessEnv): RunningCommand {

@@ -1,0 +1,233 @@
+// Live subscriptions over the raw WebSocket: every earning of a user, live
+// and after reconnects, in seq order, with no gap and no duplicate.
+
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import WebSocket from 'ws';
+import { startTestBridge, type TestBridge } from './support/bridge.js';
+import { useTestDatabase } from './support/database.js';
+import { createReferralChain } from './support/referrals.js';
+import { waitFor } from './support/wait.js';
+import { connectClient, range, seqsOf, subscribedClient } from './support/ws-client.js';
+
+const db = useTestDatabase();
+let bridge: TestBridge;
+
+beforeAll(async () => {
+  bridge = await startTestBridge(db.url);
+});
+afterAll(async () => {
+  await bridge?.stop();
+});
+
+describe('live earnings over /ws', () => {
+  test('a purchase inserted with plain SQL reaches both referrers\' sockets', async () => {
+    const [root, referrer, buyer] = await createReferralChain(db.sql, 3);
+    const level1 = await subscribedClient(bridge.ws, referrer!);
+    const level2 = await connectClient(`${bridge.ws}?userId=${root}`);
+    await level2.waitForFrame('subscribed', (frame) => frame.type === 'subscribed');
+    await db.sql`INSERT INTO purchases (user_id, amount) VALUES (${buyer!}, 1999.99)`;
+    await level1.waitForEvents(1);
+    await level2.waitForEvents(1);
+    expect(level1.frames).toEqual([
+      { type: 'subscribed', userId: referrer, lastSeq: 0 },
+      expect.objectContaining({ type: 'earning_update', userId: referrer, seq: 1, level: 1, amount: '99.9995', fromUserId: buyer }),
+    ]);
+    expect(level2.events()).toEqual([expect.objectContaining({ userId: root, seq: 1, level: 2, amount: '19.9999' })]);
+    await Promise.all([level1.close(), level2.close()]);
+  });
+
+  test('resuming with after receives exactly the events missed while disconnected', async () => {
+    const [referrer, buyer] = await createReferralChain(db.sql, 2);
+    const client = await subscribedClient(bridge.ws, referrer!);
+    for (let i = 1; i <= 3; i++) await db.sql`INSERT INTO purchases (user_id, amount) VALUES (${buyer!}, ${i})`;
+    await client.waitForEvents(3);
+    await client.close();
+
+    for (let i = 4; i <= 7; i++) await db.sql`INSERT INTO purchases (user_id, amount) VALUES (${buyer!}, ${i})`;
+    const resumed = await connectClient(`${bridge.ws}?userId=${referrer}&after=3`);
+    await resumed.waitForEvents(4);
+    await db.sql`INSERT INTO purchases (user_id, amount) VALUES (${buyer!}, 8)`;
+    await resumed.waitForEvents(5);
+    expect(resumed.frames[0]).toEqual({ type: 'subscribed', userId: referrer, lastSeq: 7 });
+    expect(seqsOf(resumed, referrer!)).toEqual([4, 5, 6, 7, 8]);
+    await resumed.close();
+  });
+
+  test('a replay that runs while new earnings commit has no gap and no duplicate', async () => {
+    const [referrer, buyer] = await createReferralChain(db.sql, 2);
+    await db.sql`INSERT INTO purchases (user_id, amount) SELECT ${buyer!}::int, 1 FROM generate_series(1, 3000)`;
+    const writer = db.connect({ max: 2 });
+    let writing = true;
+    let written = 3000;
+    const writes = (async () => {
+      while (writing) {
+        await writer`INSERT INTO purchases (user_id, amount) VALUES (${buyer!}, 2), (${buyer!}, 3)`;
+        written += 2;
+      }
+    })();
+    const client = await subscribedClient(bridge.ws, referrer!, { after: 0 });
+    await waitFor('a replay well under way', () => client.events().length > 3100, 30_000);
+    writing = false;
+    await writes;
+    await writer.end();
+    await client.waitForEvents(written, 30_000);
+    expect(seqsOf(client, referrer!)).toEqual(range(1, written));
+    await client.close();
+  });
+
+  test('the listener\'s backend is killed while purchases keep coming: every subscriber still gets every event once, in order', async () => {
+    const chains = await Promise.all([1, 2, 3].map(() => createReferralChain(db.sql, 3)));
+    const clients = await Promise.all(chains.flatMap(([root, referrer]) => [subscribedClient(bridge.ws, root!), subscribedClient(bridge.ws, referrer!)]));
+    const reconnectsBefore = (await bridge.metrics.listenerReconnects.get()).values[0]?.value ?? 0;
+    let killed = 0;
+    for (let round = 1; round <= 40; round++) {
+      await Promise.all(chains.map(([, , buyer]) => db.sql`INSERT INTO purchases (user_id, amount) VALUES (${buyer!}, ${round})`));
+      if (round % 10 === 5) {
+        const [row] = await db.sql<{ count: number }[]>`
+          SELECT count(pg_terminate_backend(pid))::int AS count FROM pg_stat_activity
+          WHERE datname = current_database() AND query ILIKE 'listen%'`;
+        killed += row!.count;
+      }
+    }
+    expect(killed).toBeGreaterThanOrEqual(3);
+    for (const client of clients) await client.waitForEvents(40, 30_000);
+    chains.forEach(([root, referrer], index) => {
+      expect(seqsOf(clients[index * 2]!, root!)).toEqual(range(1, 40));
+      expect(seqsOf(clients[index * 2 + 1]!, referrer!)).toEqual(range(1, 40));
+    });
+    expect((await bridge.metrics.listenerReconnects.get()).values[0]!.value).toBeGreaterThan(reconnectsBefore);
+    await Promise.all(clients.map((client) => client.close()));
+  });
+
+  test('1,000 sockets over 100 users each receive exactly their own events', async () => {
+    const [root] = await createReferralChain(db.sql, 1);
+    const users = await db.sql<{ id: number }[]>`
+      INSERT INTO users (referred_by) SELECT ${root!}::int FROM generate_series(1, 100) RETURNING id`;
+    const buyers = await db.sql<{ id: number; referredBy: number }[]>`
+      INSERT INTO users (referred_by) SELECT id FROM unnest(${users.map((user) => user.id)}::int[]) AS u (id)
+      RETURNING id, referred_by AS "referredBy"`;
+    const clients = [];
+    for (let batch = 0; batch < 10; batch++) {
+      clients.push(...await Promise.all(users.map((user) => subscribedClient(bridge.ws, user.id))));
+    }
+    // Buyer i purchases i times (1 to 100), in one statement.
+    await db.sql`
+      INSERT INTO purchases (user_id, amount)
+      SELECT buyer.id, 1 FROM unnest(${buyers.map((buyer) => buyer.id)}::int[]) WITH ORDINALITY AS buyer (id, n),
+      generate_series(1, buyer.n::int)`;
+    const expectedCount = new Map(buyers.map((buyer, index) => [buyer.referredBy, index + 1]));
+    for (const client of clients) {
+      const userId = client.frames[0]!.userId as number;
+      await client.waitForEvents(expectedCount.get(userId)!, 30_000);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    for (const client of clients) {
+      const userId = client.frames[0]!.userId as number;
+      expect(client.events().every((event) => event.userId === userId)).toBe(true);
+      expect(seqsOf(client, userId)).toEqual(range(1, expectedCount.get(userId)!));
+    }
+    await Promise.all(clients.map((client) => client.close()));
+  });
+
+  test('unsubscribe stops the events of that user only', async () => {
+    const [a, buyerA] = await createReferralChain(db.sql, 2);
+    const [b, buyerB] = await createReferralChain(db.sql, 2);
+    const client = await subscribedClient(bridge.ws, a!);
+    client.send({ type: 'subscribe', userId: b });
+    await client.waitForFrame('second subscription', (frame) => frame.type === 'subscribed' && frame.userId === b);
+    client.send({ type: 'unsubscribe', userId: a });
+    await client.waitForFrame('unsubscribed', (frame) => frame.type === 'unsubscribed' && frame.userId === a);
+    await db.sql`INSERT INTO purchases (user_id, amount) VALUES (${buyerA!}, 1), (${buyerB!}, 1)`;
+    await client.waitForEvents(1);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(client.events().map((event) => event.userId)).toEqual([b]);
+    await client.close();
+  });
+});
+
+describe('bad messages and limits', () => {
+  test('bad messages get an error frame and the connection stays open', async () => {
+    const client = await connectClient(bridge.ws);
+    const cases: Array<[unknown, string]> = [
+      ['not json', 'INVALID_MESSAGE'],
+      [[1, 2], 'INVALID_MESSAGE'],
+      [{ type: 'dance' }, 'INVALID_MESSAGE'],
+      [{ type: 'subscribe', userId: -3 }, 'INVALID_MESSAGE'],
+      [{ type: 'subscribe', userId: 2, after: 'soon' }, 'INVALID_MESSAGE'],
+      [{ type: 'subscribe', userId: 987654 }, 'USER_NOT_FOUND'],
+      [{ type: 'unsubscribe', userId: 1 }, 'NOT_SUBSCRIBED'],
+    ];
+    for (const [index, [message, code]] of cases.entries()) {
+      client.send(message);
+      await client.waitForFrame(`error ${index + 1}`, () => client.frames.filter((frame) => frame.type === 'error').length > index);
+      expect(client.frames.filter((frame) => frame.type === 'error')[index]).toMatchObject({ code, message: expect.any(String) });
+    }
+    expect(client.socket.readyState).toBe(WebSocket.OPEN);
+    await client.close();
+  });
+
+  test('after beyond the user\'s last seq is refused', async () => {
+    const [referrer] = await createReferralChain(db.sql, 2);
+    const client = await connectClient(bridge.ws);
+    client.send({ type: 'subscribe', userId: referrer, after: 5 });
+    expect(await client.waitForFrame('error', (frame) => frame.type === 'error')).toMatchObject({ code: 'INVALID_AFTER', userId: referrer });
+    await client.close();
+  });
+
+  test('a second subscription to one user, and more than 100 users on one connection, are refused', async () => {
+    const [referrer] = await createReferralChain(db.sql, 1);
+    const users = await db.sql<{ id: number }[]>`INSERT INTO users (name) SELECT 'many' FROM generate_series(1, 101) RETURNING id`;
+    const client = await subscribedClient(bridge.ws, referrer!);
+    client.send({ type: 'subscribe', userId: referrer });
+    expect(await client.waitForFrame('error', (frame) => frame.type === 'error')).toMatchObject({ code: 'ALREADY_SUBSCRIBED' });
+    for (const user of users.slice(0, 99)) client.send({ type: 'subscribe', userId: user.id });
+    await waitFor('100 subscriptions', () => client.frames.filter((frame) => frame.type === 'subscribed').length === 100);
+    client.send({ type: 'subscribe', userId: users[100]!.id });
+    expect(await client.waitForFrame('limit error', (frame) => frame.code === 'TOO_MANY_SUBSCRIPTIONS')).toMatchObject({ type: 'error' });
+    await client.close();
+  });
+
+  test('a frame over 4 KiB closes the connection with 1009', async () => {
+    const client = await connectClient(bridge.ws);
+    client.send({ type: 'subscribe', userId: 1, padding: 'x'.repeat(4 * 1024) });
+    expect((await client.closed).code).toBe(1009);
+  });
+
+  test('a consumer that cannot keep up is closed with 4008 and resumes with after', async () => {
+    const slowBridge = await startTestBridge(db.url, { WS_MAX_BACKPRESSURE_BYTES: '16384' });
+    try {
+      const [referrer, buyer] = await createReferralChain(db.sql, 2);
+      const client = await subscribedClient(slowBridge.ws, referrer!);
+      // Stop reading: the kernel's buffers fill, then the bridge's.
+      (client.socket as unknown as { _socket: { pause(): void } })._socket.pause();
+      const closedSlowConsumers = async () => (await slowBridge.metrics.slowConsumersClosed.get()).values[0]?.value ?? 0;
+      let total = 0;
+      while ((await closedSlowConsumers()) === 0 && total < 200_000) {
+        await db.sql`INSERT INTO purchases (user_id, amount) SELECT ${buyer!}::int, 1 FROM generate_series(1, 10000)`;
+        total += 10_000;
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      }
+      (client.socket as unknown as { _socket: { resume(): void } })._socket.resume();
+      const { code } = await client.closed;
+      expect(code).toBe(4008);
+      const lastSeq = seqsOf(client, referrer!).at(-1) ?? 0;
+      expect(seqsOf(client, referrer!)).toEqual(range(1, lastSeq));
+      expect(lastSeq).toBeLessThan(total);
+
+      const resumed = await subscribedClient(slowBridge.ws, referrer!, { after: lastSeq });
+      await resumed.waitForEvents(total - lastSeq, 30_000);
+      expect(seqsOf(resumed, referrer!)).toEqual(range(lastSeq + 1, total));
+      await resumed.close();
+    } finally {
+      await slowBridge.stop();
+    }
+  });
+
+  test('closing the server closes every socket with 1001', async () => {
+    const closingBridge = await startTestBridge(db.url);
+    const [referrer] = await createReferralChain(db.sql, 1);
+    const clients = await Promise.all([subscribedClient(closingBridge.ws, referrer!), connectClient(closingBridge.ws)]);
+    await closingBridge.stop();
+    expect(await Promise.all(clients.map(async (client) => (await client.closed).code))).toEqual([1001, 1001]);
+  });
+});

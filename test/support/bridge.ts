@@ -1,0 +1,69 @@
+// A real bridge for tests: in this process on an ephemeral port (fast, and
+// its parts can be inspected), or as its own process like `npm start`.
+
+import { pino } from 'pino';
+import { createAuth } from '../../bridge/src/auth.js';
+import { readConfig } from '../../bridge/src/config.js';
+import { connectDatabase } from '../../bridge/src/db.js';
+import { startEarningFeed } from '../../bridge/src/earning-feed.js';
+import { createMetrics, type Metrics } from '../../bridge/src/metrics.js';
+import { startServer, type Server } from '../../bridge/src/server.js';
+import { cleanEnvironment, runCommand, type RunningCommand } from './process.js';
+
+export interface TestBridge {
+  http: string;
+  ws: string;
+  server: Server;
+  metrics: Metrics;
+  stop(): Promise<void>;
+}
+
+/** Starts the bridge's parts as main.ts does, with the given environment variables. */
+export async function startTestBridge(databaseUrl: string, env: Record<string, string> = {}): Promise<TestBridge> {
+  const config = readConfig({ DATABASE_URL: databaseUrl, PORT: '0', HOST: '127.0.0.1', LOG_EARNINGS: 'false', ...env });
+  const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  const sql = connectDatabase(databaseUrl, log);
+  const metrics = createMetrics();
+  let server: Server | undefined;
+  const feed = await startEarningFeed(sql, log, (event) => server?.subscriptions.publish(event), {
+    scope: 'watched',
+    pingEveryMs: 500,
+    onListenerReconnect: () => metrics.listenerReconnects.inc(),
+  });
+  server = await startServer({
+    host: config.http.host,
+    port: config.http.port,
+    sql,
+    feed: () => feed,
+    auth: createAuth(config.auth),
+    log,
+    metrics,
+    maxBackpressureBytes: config.wsMaxBackpressureBytes,
+  });
+  const started = server;
+  return {
+    http: `http://127.0.0.1:${started.port}`,
+    ws: `ws://127.0.0.1:${started.port}/ws`,
+    server: started,
+    metrics,
+    async stop() {
+      started.close();
+      await feed.stop();
+      await sql.end({ timeout: 5 });
+    },
+  };
+}
+
+export interface BridgeProcess {
+  command: RunningCommand;
+  http: string;
+  ws: string;
+}
+
+/** Runs the built bridge (dist/) as its own process on DATABASE_URL and an ephemeral port. */
+export async function startBridgeProcess(databaseUrl: string, env: Record<string, string> = {}): Promise<BridgeProcess> {
+  const command = runCommand('node', ['dist/bridge/src/main.js'], cleanEnvironment({ DATABASE_URL: databaseUrl, HOST: '127.0.0.1', ...env }));
+  const listening = await command.waitForLog('the bridge to listen', (line) => typeof line.port === 'number' && line.msg.startsWith('bridge listening'));
+  await command.waitForLog('the ready line', (line) => line.msg.startsWith('ready'));
+  return { command, http: `http://127.0.0.1:${listening.port}`, ws: `ws://127.0.0.1:${listening.port}/ws` };
+}
