@@ -26,7 +26,8 @@ const passMessageThrough: Record<string, string> = {
   users_referral_is_acyclic: 'REFERRAL_CYCLE',
 };
 
-const unavailable = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT', '57P01', '57P02', '57P03', '53300']);
+// 55000 is what a database that does not accept connections (ALLOW_CONNECTIONS false) answers.
+const unavailable = new Set(['55000', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT', '57P01', '57P02', '57P03', '53300']);
 
 /** The API error for a database error, or undefined when it is not a client's fault. */
 export function apiErrorFromDatabase(error: unknown): ApiError | undefined {
