@@ -47,7 +47,7 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     onAnswered: (route, method, status) => metrics.httpRequests.inc({ route, method, status }),
   };
   const routes: Record<string, { method: 'get' | 'post'; handler: Handler }> = {
-    ...apiRoutes({ sql, auth }),
+    ...apiRoutes({ sql, auth, log }),
     '/health': { method: 'get', handler: () => health(options, openSockets.size) },
     '/metrics': {
       method: 'get',

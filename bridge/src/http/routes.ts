@@ -4,6 +4,7 @@
 import type { Auth } from '../auth.js';
 import { bearerToken } from '../auth.js';
 import type { Sql } from '../db.js';
+import type { Logger } from '../log.js';
 import { createUser, earningsSummary, eventsAfter, recordPurchase, userExists, unknownUser } from '../ledger.js';
 import { badRequest, unprocessable } from './api-error.js';
 import type { Handler, Request } from './exchange.js';
@@ -11,24 +12,30 @@ import type { Handler, Request } from './exchange.js';
 export interface RouteContext {
   sql: Sql;
   auth: Auth;
+  log: Logger;
 }
 
 const maxEventsPerPage = 1000;
 
-export function apiRoutes({ sql, auth }: RouteContext): Record<string, { method: 'get' | 'post'; handler: Handler }> {
+export function apiRoutes({ sql, auth, log }: RouteContext): Record<string, { method: 'get' | 'post'; handler: Handler }> {
   return {
     '/api/purchase': {
       method: 'post',
       async handler(request) {
         auth.authorizeWrite(request.header('authorization'));
         const body = asObject(await request.json());
-        const userId = positiveInteger(body.userId, 'userId');
+        const userId = positiveInteger(body.userId, 'INVALID_USER_ID', 'userId');
         const amount = decimalText(body.amount);
         const idempotencyKey = request.header('idempotency-key') || undefined;
         if (idempotencyKey !== undefined && idempotencyKey.length > 200) {
           throw unprocessable('INVALID_IDEMPOTENCY_KEY', 'Idempotency-Key must be at most 200 characters');
         }
         const outcome = await recordPurchase(sql, { userId, amount, idempotencyKey });
+        const { purchase, earnings } = outcome.receipt as { purchase: { id: number; amount: string }; earnings: unknown[] };
+        log.info(
+          { purchaseId: purchase.id, userId, idempotencyKey, replayed: !outcome.created },
+          `${outcome.created ? 'recorded' : 'replayed (same Idempotency-Key)'} purchase ${purchase.id} of ${purchase.amount} by user ${userId}: ${earnings.length} earning(s)`,
+        );
         return { status: outcome.created ? 201 : 200, body: outcome.receipt };
       },
     },
@@ -62,9 +69,11 @@ export function apiRoutes({ sql, auth }: RouteContext): Record<string, { method:
         auth.authorizeWrite(request.header('authorization'));
         const body = asObject(await request.json());
         const user = await createUser(sql, {
-          name: optionalString(body.name, 'name', 200),
-          phoneNumber: optionalString(body.phoneNumber, 'phoneNumber', 32),
-          referredBy: body.referredBy === undefined || body.referredBy === null ? null : positiveInteger(body.referredBy, 'referredBy'),
+          name: optionalString(body.name, 'INVALID_NAME', 'name', 200),
+          phoneNumber: optionalString(body.phoneNumber, 'INVALID_PHONE_NUMBER', 'phoneNumber', 32),
+          referredBy: body.referredBy === undefined || body.referredBy === null
+            ? null
+            : positiveInteger(body.referredBy, 'INVALID_REFERRED_BY', 'referredBy'),
         });
         return { status: 201, body: user };
       },
@@ -79,9 +88,9 @@ function asObject(value: unknown): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
-function positiveInteger(value: unknown, name: string): number {
+function positiveInteger(value: unknown, code: string, name: string): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 2_147_483_647) {
-    throw unprocessable(name === 'userId' ? 'INVALID_USER_ID' : `INVALID_${name.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`, `${name} must be a positive integer`);
+    throw unprocessable(code, `${name} must be a positive integer`);
   }
   return value;
 }
@@ -99,10 +108,10 @@ function decimalText(value: unknown): string {
   return text.trim();
 }
 
-function optionalString(value: unknown, name: string, maxLength: number): string | null {
+function optionalString(value: unknown, code: string, name: string, maxLength: number): string | null {
   if (value === undefined || value === null) return null;
   if (typeof value !== 'string' || value.length > maxLength) {
-    throw unprocessable(`INVALID_${name.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`, `${name} must be a string of at most ${maxLength} characters`);
+    throw unprocessable(code, `${name} must be a string of at most ${maxLength} characters`);
   }
   return value;
 }
