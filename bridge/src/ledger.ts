@@ -12,10 +12,16 @@ export interface PurchaseRequest {
   idempotencyKey: string | undefined;
 }
 
+/** What POST /api/purchase answers: the purchase and the earnings its trigger created. */
+export interface PurchaseReceipt {
+  purchase: { id: number; userId: number; amount: string; createdAt: string; idempotencyKey: string | null };
+  earnings: Array<{ userId: number; level: number; rate: string; amount: string; seq: number }>;
+}
+
 export interface PurchaseOutcome {
   /** False when an earlier request with the same idempotency key is replayed. */
   created: boolean;
-  receipt: unknown;
+  receipt: PurchaseReceipt;
 }
 
 /** Inserts a purchase (the trigger credits the referrers) and reads back its earnings, in one transaction. */
@@ -38,8 +44,8 @@ export async function recordPurchase(sql: Sql, request: PurchaseRequest): Promis
   });
 }
 
-async function purchaseReceipt(sql: Queryable, purchaseId: string): Promise<unknown> {
-  const [row] = await sql<{ receipt: unknown }[]>`
+async function purchaseReceipt(sql: Queryable, purchaseId: string): Promise<PurchaseReceipt> {
+  const [row] = await sql<{ receipt: PurchaseReceipt }[]>`
     SELECT json_build_object(
       'purchase', json_build_object(
         'id', p.id,

@@ -31,7 +31,7 @@ export function apiRoutes({ sql, auth, log }: RouteContext): Record<string, { me
           throw unprocessable('INVALID_IDEMPOTENCY_KEY', 'Idempotency-Key must be at most 200 characters');
         }
         const outcome = await recordPurchase(sql, { userId, amount, idempotencyKey });
-        const { purchase, earnings } = outcome.receipt as { purchase: { id: number; amount: string }; earnings: unknown[] };
+        const { purchase, earnings } = outcome.receipt;
         log.info(
           { purchaseId: purchase.id, userId, idempotencyKey, replayed: !outcome.created },
           `${outcome.created ? 'recorded' : 'replayed (same Idempotency-Key)'} purchase ${purchase.id} of ${purchase.amount} by user ${userId}: ${earnings.length} earning(s)`,
