@@ -7,7 +7,7 @@ import { describe, expect, test } from 'vitest';
 import { startEarningFeed, type EarningEventRecord } from '../bridge/src/earning-feed.js';
 import { useTestDatabase } from './support/database.js';
 import { createReferralChain } from './support/referrals.js';
-import { waitFor } from './support/wait.js';
+import { killListeners, waitFor } from './support/wait.js';
 
 const db = useTestDatabase();
 const silent = pino({ level: 'silent' });
@@ -77,17 +77,14 @@ describe('the earning feed', () => {
           await Promise.all(chains.map(([, , buyer]) =>
             writer`INSERT INTO purchases (user_id, amount) VALUES (${buyer!}, ${round + 1})`));
           if (round % 20 === 10) {
-            const [terminated] = await db.sql<{ count: number }[]>`
-              SELECT count(pg_terminate_backend(pid))::int AS count FROM pg_stat_activity
-              WHERE datname = current_database() AND query ILIKE 'listen%'`;
-            killed += terminated!.count;
+            killed += await killListeners(db.sql);
           }
         }
         await writer`INSERT INTO purchases (user_id, amount) SELECT ${chains[0]![2]!}::int, 5 FROM generate_series(1, 500)`;
       } finally {
         await writer.end();
       }
-      expect(killed).toBeGreaterThanOrEqual(2);
+      expect(killed).toBe(3);
 
       const expectedTotal = 3 * 60 * 2 + 500 * 2;
       await waitFor(`${expectedTotal} events`, () => delivered.length >= expectedTotal, 30_000);

@@ -14,3 +14,14 @@ export async function waitFor<T>(
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
+
+/** Terminates the database backends that are LISTENing (after waiting for one to exist); returns how many. */
+export async function killListeners(sql: import('postgres').Sql): Promise<number> {
+  const listeners = () => sql<{ pid: number }[]>`
+    SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'listen%'`;
+  await waitFor('a LISTEN connection to kill', async () => (await listeners()).length > 0);
+  const [row] = await sql<{ count: number }[]>`
+    SELECT count(pg_terminate_backend(pid))::int AS count FROM pg_stat_activity
+    WHERE datname = current_database() AND query ILIKE 'listen%'`;
+  return row!.count;
+}
