@@ -15,8 +15,27 @@ export interface Config {
   logEarnings: boolean;
   /** Per-socket bytes waiting to be sent before a slow consumer is closed. */
   wsMaxBackpressureBytes: number;
+  whatsapp: WhatsAppConfig;
   logLevel: LogLevel;
   logFormat: 'json' | 'pretty';
+}
+
+export interface WhatsAppConfig {
+  /** Run the outbox worker inside the bridge. */
+  workerEnabled: boolean;
+  /** Absent: log mode (each message is logged, masked, and marked skipped). */
+  twilio: { accountSid: string; authToken: string; from: string; contentSid: string | undefined; apiBaseUrl: string | undefined } | undefined;
+  /** Where Twilio posts delivery status (PUBLIC_BASE_URL + /twilio/status). */
+  statusCallbackUrl: string | undefined;
+  maxMessagesPerSecond: number;
+  concurrency: number;
+  maxAttempts: number;
+  requestTimeoutMs: number;
+  /** The first retry waits about this long; each next one twice as long. */
+  retryBaseMs: number;
+  /** How long a claimed message is reserved for the worker that claimed it. */
+  leaseMs: number;
+  currencyLabel: string;
 }
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -54,6 +73,7 @@ export function readConfig(env: Environment = process.env): Config {
     production,
     logEarnings: optional(env, 'LOG_EARNINGS', parseBoolean) ?? databaseUrl === undefined,
     wsMaxBackpressureBytes: optional(env, 'WS_MAX_BACKPRESSURE_BYTES', parsePositiveInteger) ?? 1024 * 1024,
+    whatsapp: readWhatsAppConfig(env),
     logLevel: optional(env, 'LOG_LEVEL', oneOf(logLevels)) ?? 'info',
     logFormat: optional(env, 'LOG_FORMAT', oneOf(['json', 'pretty'] as const)) ??
       (process.stdout.isTTY ? 'pretty' : 'json'),
@@ -90,6 +110,53 @@ function parsePort(value: string): number {
     throw new Error(`expected a TCP port from 1 to 65535, got "${value}"`);
   }
   return port;
+}
+
+function readWhatsAppConfig(env: Environment): WhatsAppConfig {
+  const accountSid = optional(env, 'TWILIO_ACCOUNT_SID', (value) => matching(value, /^AC[0-9a-fA-F]{32}$/, 'an Account SID: AC and 32 hex digits'));
+  const authToken = optional(env, 'TWILIO_AUTH_TOKEN', (value) => value);
+  const from = optional(env, 'TWILIO_WHATSAPP_FROM', (value) => matching(value, /^whatsapp:\+[1-9][0-9]{7,14}$/, 'a WhatsApp sender like whatsapp:+14155238886'));
+  const given = [accountSid, authToken, from].filter((value) => value !== undefined).length;
+  if (given !== 0 && given !== 3) {
+    throw new Failure('CONFIG_INVALID', 'TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_WHATSAPP_FROM go together: set all three to send WhatsApp messages, or none for log mode');
+  }
+  const publicBaseUrl = optional(env, 'PUBLIC_BASE_URL', (value) => httpUrl(value).replace(/\/+$/, ''));
+  return {
+    workerEnabled: optional(env, 'WHATSAPP_WORKER', parseBoolean) ?? true,
+    twilio: accountSid && authToken && from
+      ? {
+          accountSid,
+          authToken,
+          from,
+          contentSid: optional(env, 'TWILIO_CONTENT_SID', (value) => matching(value, /^HX[0-9a-fA-F]{32}$/, 'a Content SID: HX and 32 hex digits')),
+          apiBaseUrl: optional(env, 'TWILIO_API_BASE_URL', (value) => httpUrl(value).replace(/\/+$/, '')),
+        }
+      : undefined,
+    statusCallbackUrl: publicBaseUrl ? `${publicBaseUrl}/twilio/status` : undefined,
+    maxMessagesPerSecond: optional(env, 'TWILIO_MAX_MPS', parsePositiveInteger) ?? 50,
+    concurrency: optional(env, 'WHATSAPP_CONCURRENCY', parsePositiveInteger) ?? 10,
+    maxAttempts: optional(env, 'WHATSAPP_MAX_ATTEMPTS', parsePositiveInteger) ?? 8,
+    requestTimeoutMs: optional(env, 'TWILIO_TIMEOUT_MS', parsePositiveInteger) ?? 10_000,
+    retryBaseMs: optional(env, 'WHATSAPP_RETRY_BASE_MS', parsePositiveInteger) ?? 1000,
+    leaseMs: optional(env, 'WHATSAPP_LEASE_MS', parsePositiveInteger) ?? 60_000,
+    currencyLabel: optional(env, 'WHATSAPP_CURRENCY', (value) => value) ?? '',
+  };
+}
+
+function matching(value: string, pattern: RegExp, expected: string): string {
+  if (!pattern.test(value)) throw new Error(`expected ${expected}`);
+  return value;
+}
+
+function httpUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new Error('expected an http:// or https:// URL');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('expected an http:// or https:// URL');
+  return value;
 }
 
 /** PORT may be 0: the system picks a free port (tests, several bridges on one machine). */

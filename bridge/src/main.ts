@@ -12,15 +12,19 @@ import { startEarningFeed, type EarningEventRecord, type EarningFeed } from './e
 import type { EmbeddedDatabase } from './embedded-database.js';
 import { Failure, describe } from './failure.js';
 import { createLogger, type Logger } from './log.js';
-import { createMetrics } from './metrics.js';
+import { createMetrics, registerOutboxDepth } from './metrics.js';
 import { startServer, type Server } from './server.js';
 import { transport } from './transport.js';
+import { outboxDepthByStatus } from './whatsapp/outbox.js';
+import { createTwilioSender } from './whatsapp/twilio-sender.js';
+import { startWhatsAppWorker, type WhatsAppWorker } from './whatsapp/worker.js';
 
 interface Running {
   embedded?: EmbeddedDatabase;
   sql?: Sql;
   feed?: EarningFeed;
   server?: Server;
+  worker?: WhatsAppWorker;
 }
 
 const shutdownDeadlineMs = 10_000;
@@ -36,6 +40,7 @@ async function start(config: Config, log: Logger, running: Running): Promise<voi
   running.sql = connectDatabase(database.url, log);
   const sql = running.sql;
   const metrics = createMetrics();
+  registerOutboxDepth(metrics, () => outboxDepthByStatus(sql));
 
   running.feed = await startEarningFeed(
     sql,
@@ -57,7 +62,17 @@ async function start(config: Config, log: Logger, running: Running): Promise<voi
     log,
     metrics,
     maxBackpressureBytes: config.wsMaxBackpressureBytes,
+    whatsapp: config.whatsapp,
+    worker: () => running.worker,
   });
+
+  if (config.whatsapp.workerEnabled) {
+    const { twilio } = config.whatsapp;
+    running.worker = await startWhatsAppWorker({
+      sql, log, metrics, config: config.whatsapp,
+      sender: twilio ? createTwilioSender(twilio, config.whatsapp) : undefined,
+    });
+  }
 
   log.info(
     running.embedded
@@ -90,6 +105,7 @@ function logEarning(log: Logger, record: EarningEventRecord): void {
 
 async function stop(running: Running, log: Logger): Promise<void> {
   running.server?.close();
+  await running.worker?.stop();
   await running.feed?.stop();
   await running.sql?.end({ timeout: 5 });
   await running.embedded?.stop();

@@ -30,6 +30,18 @@ export function createMetrics() {
       help: 'sockets closed with 4008 because they could not keep up',
       registers: [registry],
     }),
+    whatsappSendSeconds: new Histogram({
+      name: 'whatsapp_send_seconds',
+      help: 'time Twilio took to accept a WhatsApp message',
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    whatsappFailures: new Counter({
+      name: 'whatsapp_send_failures_total',
+      help: 'failed WhatsApp send attempts, by Twilio error code (or HTTP status, or network error)',
+      labelNames: ['code'] as const,
+      registers: [registry],
+    }),
     commitToSend: new Histogram({
       name: 'earning_commit_to_send_seconds',
       help: 'from an earning\'s createdAt (its transaction\'s time) to its live publish',
@@ -40,3 +52,17 @@ export function createMetrics() {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/** The outbox depth by status, read from the database at each scrape. */
+export function registerOutboxDepth(metrics: Metrics, readDepth: () => Promise<Array<{ status: string; count: number }>>): void {
+  new Gauge({
+    name: 'whatsapp_outbox_messages',
+    help: 'WhatsApp outbox rows by status',
+    labelNames: ['status'] as const,
+    registers: [metrics.registry],
+    async collect() {
+      this.reset();
+      for (const { status, count } of await readDepth().catch(() => [])) this.set({ status }, count);
+    },
+  });
+}

@@ -3,6 +3,8 @@
 
 import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import type { Auth } from './auth.js';
+import type { WhatsAppConfig } from './config.js';
+import type { WhatsAppWorker } from './whatsapp/worker.js';
 import type { Sql } from './db.js';
 import type { EarningFeed } from './earning-feed.js';
 import { Failure } from './failure.js';
@@ -32,6 +34,9 @@ export interface ServerOptions {
   log: Logger;
   metrics: Metrics;
   maxBackpressureBytes: number;
+  whatsapp: WhatsAppConfig;
+  /** The in-process WhatsApp worker, if it runs here. */
+  worker: () => WhatsAppWorker | undefined;
 }
 
 const healthTimeoutMs = 2000;
@@ -47,7 +52,7 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     onAnswered: (route, method, status) => metrics.httpRequests.inc({ route, method, status }),
   };
   const routes: Record<string, { method: 'get' | 'post'; handler: Handler }> = {
-    ...apiRoutes({ sql, auth, log }),
+    ...apiRoutes({ sql, auth, log, whatsapp: options.whatsapp }),
     '/health': { method: 'get', handler: () => health(options, openSockets.size) },
     '/metrics': {
       method: 'get',
@@ -100,6 +105,7 @@ async function health(options: ServerOptions, sockets: number) {
       listener: listenerUp ? 'up' : 'down',
       transport,
       sockets,
+      whatsappWorker: options.worker()?.status() ?? { state: 'not running here' },
       uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
     },
   };

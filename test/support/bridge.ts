@@ -39,6 +39,8 @@ export async function startTestBridge(databaseUrl: string, env: Record<string, s
     log,
     metrics,
     maxBackpressureBytes: config.wsMaxBackpressureBytes,
+    whatsapp: config.whatsapp,
+    worker: () => undefined,
   });
   const started = server;
   return {

@@ -15,9 +15,11 @@ export interface Request {
   path: string;
   query: URLSearchParams;
   params: string[];
-  header(name: 'content-type' | 'authorization' | 'idempotency-key'): string;
+  header(name: 'content-type' | 'authorization' | 'idempotency-key' | 'x-twilio-signature'): string;
   /** The body parsed as JSON (POST routes only); rejects with an ApiError. */
   json(): Promise<unknown>;
+  /** The body parsed as an HTML form (POST routes only); rejects with an ApiError. */
+  form(): Promise<Record<string, string>>;
 }
 
 export interface Reply {
@@ -58,6 +60,7 @@ export function exchange(route: string, handler: Handler, observer: ExchangeObse
       'content-type': req.getHeader('content-type'),
       authorization: req.getHeader('authorization'),
       'idempotency-key': req.getHeader('idempotency-key'),
+      'x-twilio-signature': req.getHeader('x-twilio-signature'),
     };
     const params = route.split('/').filter((part) => part.startsWith(':')).map((_, index) => req.getParameter(index));
     const body = method === 'POST' ? readBody(res, Number(req.getHeader('content-length') || 0)) : undefined;
@@ -76,6 +79,14 @@ export function exchange(route: string, handler: Handler, observer: ExchangeObse
       observer.onAnswered(route, method, reply.status);
     };
 
+    const bodyOfType = async (mediaType: string, description: string): Promise<string> => {
+      if (!headers['content-type'].toLowerCase().startsWith(mediaType)) {
+        await body?.catch(() => undefined);
+        throw new ApiError(415, 'UNSUPPORTED_MEDIA_TYPE', `send the body as ${description} with content-type: ${mediaType}`);
+      }
+      return (await body!).toString('utf8');
+    };
+
     const request: Request = {
       method,
       path: req.getUrl(),
@@ -83,17 +94,14 @@ export function exchange(route: string, handler: Handler, observer: ExchangeObse
       params,
       header: (name) => headers[name],
       json: async () => {
-        if (!headers['content-type'].toLowerCase().startsWith('application/json')) {
-          await body?.catch(() => undefined);
-          throw new ApiError(415, 'UNSUPPORTED_MEDIA_TYPE', 'send the body as JSON with content-type: application/json');
-        }
-        const bytes = await body!;
+        const text = await bodyOfType('application/json', 'JSON');
         try {
-          return JSON.parse(bytes.toString('utf8')) as unknown;
+          return JSON.parse(text) as unknown;
         } catch {
           throw new ApiError(400, 'MALFORMED_JSON', 'the request body is not valid JSON');
         }
       },
+      form: async () => Object.fromEntries(new URLSearchParams(await bodyOfType('application/x-www-form-urlencoded', 'a form'))),
     };
 
     Promise.resolve()

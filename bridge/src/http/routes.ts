@@ -3,7 +3,10 @@
 
 import type { Auth } from '../auth.js';
 import { bearerToken } from '../auth.js';
+import type { WhatsAppConfig } from '../config.js';
 import type { Sql } from '../db.js';
+import { notificationsOf } from '../whatsapp/outbox.js';
+import { statusCallbackHandler } from '../whatsapp/status-callback.js';
 import type { Logger } from '../log.js';
 import { createUser, earningsSummary, eventsAfter, recordPurchase, userExists, unknownUser } from '../ledger.js';
 import { badRequest, unprocessable } from './api-error.js';
@@ -13,11 +16,12 @@ export interface RouteContext {
   sql: Sql;
   auth: Auth;
   log: Logger;
+  whatsapp: WhatsAppConfig;
 }
 
 const maxEventsPerPage = 1000;
 
-export function apiRoutes({ sql, auth, log }: RouteContext): Record<string, { method: 'get' | 'post'; handler: Handler }> {
+export function apiRoutes({ sql, auth, log, whatsapp }: RouteContext): Record<string, { method: 'get' | 'post'; handler: Handler }> {
   return {
     '/api/purchase': {
       method: 'post',
@@ -62,6 +66,19 @@ export function apiRoutes({ sql, auth, log }: RouteContext): Record<string, { me
         return { status: 200, body: `{"userId":${userId},"after":${after},"events":[${events.map((event) => event.json).join(',')}]}` };
       },
     },
+
+    '/api/users/:userId/notifications': {
+      method: 'get',
+      async handler(request) {
+        const userId = userIdParameter(request);
+        await auth.authorizeRead(userId, bearerToken(request.header('authorization')));
+        const limit = queryInteger(request, 'limit', 1, 200, 50);
+        if (!(await userExists(sql, userId))) throw unknownUser(userId);
+        return { status: 200, body: { userId, notifications: await notificationsOf(sql, userId, limit) } };
+      },
+    },
+
+    '/twilio/status': { method: 'post', handler: statusCallbackHandler(sql, whatsapp, log) },
 
     '/api/users': {
       method: 'post',

@@ -1,0 +1,114 @@
+// The outbox's SQL: claim due messages with a lease, record what sending did,
+// record Twilio's delivery reports, and read the outbox for the API and metrics.
+
+import type { Sql } from '../db.js';
+import type { MessageVariables } from './message.js';
+
+export interface ClaimedMessage {
+  id: string;
+  userId: number;
+  earningId: string;
+  recipient: string;
+  variables: MessageVariables;
+  attempts: number;
+}
+
+/**
+ * Claims up to `limit` due messages for `worker`: queued ones whose time has
+ * come, and "sending" ones whose lease ran out (their worker died). SKIP
+ * LOCKED lets several workers claim at once without ever taking the same row.
+ */
+export async function claimDueMessages(sql: Sql, worker: string, limit: number, leaseMs: number): Promise<ClaimedMessage[]> {
+  return sql<ClaimedMessage[]>`
+    UPDATE whatsapp_outbox AS message
+    SET status = 'sending', attempts = message.attempts + 1, leased_by = ${worker},
+        lease_expires_at = now() + ${leaseMs} * interval '1 millisecond', updated_at = now()
+    FROM (
+      SELECT id FROM whatsapp_outbox
+      WHERE (status = 'queued' AND next_attempt_at <= now())
+         OR (status = 'sending' AND lease_expires_at <= now())
+      ORDER BY next_attempt_at, id
+      LIMIT ${limit}
+      FOR UPDATE SKIP LOCKED
+    ) due
+    WHERE message.id = due.id
+    RETURNING message.id::text AS id, message.user_id AS "userId", message.earning_id::text AS "earningId",
+              message.recipient, message.variables, message.attempts`;
+}
+
+/** Every outcome below applies only while the row is still this worker's claim. */
+export async function markSent(sql: Sql, id: string, worker: string, twilioSid: string): Promise<void> {
+  await sql`
+    UPDATE whatsapp_outbox
+    SET status = 'sent', twilio_sid = ${twilioSid}, sent_at = now(), lease_expires_at = NULL, leased_by = NULL,
+        last_error_code = NULL, last_error_message = NULL, updated_at = now()
+    WHERE id = ${id} AND status = 'sending' AND leased_by = ${worker}`;
+}
+
+export async function markSkipped(sql: Sql, id: string, worker: string): Promise<void> {
+  await sql`
+    UPDATE whatsapp_outbox
+    SET status = 'skipped', lease_expires_at = NULL, leased_by = NULL, updated_at = now()
+    WHERE id = ${id} AND status = 'sending' AND leased_by = ${worker}`;
+}
+
+export async function markForRetry(sql: Sql, id: string, worker: string, delayMs: number, code: string, message: string): Promise<void> {
+  await sql`
+    UPDATE whatsapp_outbox
+    SET status = 'queued', next_attempt_at = now() + ${delayMs} * interval '1 millisecond',
+        lease_expires_at = NULL, leased_by = NULL, last_error_code = ${code}, last_error_message = ${message}, updated_at = now()
+    WHERE id = ${id} AND status = 'sending' AND leased_by = ${worker}`;
+}
+
+export async function markGivenUp(
+  sql: Sql, id: string, worker: string, status: 'failed' | 'undeliverable', code: string, message: string,
+): Promise<void> {
+  await sql`
+    UPDATE whatsapp_outbox
+    SET status = ${status}, lease_expires_at = NULL, leased_by = NULL,
+        last_error_code = ${code}, last_error_message = ${message}, updated_at = now()
+    WHERE id = ${id} AND status = 'sending' AND leased_by = ${worker}`;
+}
+
+const statusRank: Record<string, number> = { sent: 1, delivered: 2, read: 3 };
+
+/**
+ * Records a delivery report. Reports can arrive out of order: a message never
+ * goes back from read to delivered, and a final failure stays final.
+ * Returns false when no message has that SID.
+ */
+export async function recordDeliveryStatus(
+  sql: Sql, twilioSid: string, status: 'delivered' | 'read' | 'failed' | 'undeliverable', errorCode: string | null,
+): Promise<boolean> {
+  const rows = await sql`
+    UPDATE whatsapp_outbox
+    SET status = CASE
+          WHEN status IN ('failed', 'undeliverable') THEN status
+          WHEN ${status} IN ('failed', 'undeliverable') THEN ${status}
+          WHEN ${statusRank[status] ?? 0} > CASE status WHEN 'sent' THEN 1 WHEN 'delivered' THEN 2 WHEN 'read' THEN 3 ELSE 0 END
+            THEN ${status}
+          ELSE status END,
+        last_error_code = coalesce(${errorCode}, last_error_code),
+        updated_at = now()
+    WHERE twilio_sid = ${twilioSid}
+    RETURNING id`;
+  return rows.length > 0;
+}
+
+export async function outboxDepthByStatus(sql: Sql): Promise<Array<{ status: string; count: number }>> {
+  return sql<Array<{ status: string; count: number }>>`
+    SELECT status, count(*)::int AS count FROM whatsapp_outbox GROUP BY status`;
+}
+
+/** A user's most recent messages, newest first, for GET /api/users/:userId/notifications. */
+export async function notificationsOf(sql: Sql, userId: number, limit: number): Promise<unknown[]> {
+  const rows = await sql<{ notification: unknown }[]>`
+    SELECT json_build_object(
+      'id', id, 'earningId', earning_id, 'status', status, 'attempts', attempts,
+      'twilioSid', twilio_sid, 'lastErrorCode', last_error_code, 'variables', variables,
+      'createdAt', to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+      'updatedAt', to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')) AS notification
+    FROM whatsapp_outbox WHERE user_id = ${userId}
+    ORDER BY id DESC LIMIT ${limit}`;
+  return rows.map((row) => row.notification);
+}

@@ -1,0 +1,151 @@
+// The WhatsApp worker: claims due outbox rows, sends them through Twilio at
+// most TWILIO_MAX_MPS per second with at most WHATSAPP_CONCURRENCY in flight,
+// and records each outcome. A NOTIFY on "whatsapp_outbox" wakes it; a poll
+// every 2 s is the safety net. Only the messages in flight are in memory: the
+// backlog stays in the table, whatever Twilio does.
+
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { WhatsAppConfig } from '../config.js';
+import type { Sql } from '../db.js';
+import { describe } from '../failure.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import { maskPhone, messageBody } from './message.js';
+import { claimDueMessages, markForRetry, markGivenUp, markSent, markSkipped, type ClaimedMessage } from './outbox.js';
+import { backoffMs, classifyFailure, unknownErrorAttempts } from './retry-policy.js';
+import type { WhatsAppSender } from './twilio-sender.js';
+
+export interface WhatsAppWorker {
+  /** For /health. */
+  status(): { state: 'running' | 'stopped'; mode: 'twilio' | 'log'; inFlight: number };
+  /** Stops claiming, waits for the messages in flight (at most timeoutMs). */
+  stop(timeoutMs?: number): Promise<void>;
+}
+
+const pollEveryMs = 2000;
+
+export async function startWhatsAppWorker(options: {
+  sql: Sql;
+  log: Logger;
+  config: WhatsAppConfig;
+  metrics: Metrics;
+  /** Absent: log mode. */
+  sender: WhatsAppSender | undefined;
+}): Promise<WhatsAppWorker> {
+  const { sql, config, metrics, sender } = options;
+  const workerId = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  const log = options.log.child({ worker: workerId });
+  let stopped = false;
+  let inFlight = 0;
+  let pumping = false;
+  let pumpAgain = false;
+  let nextSendAt = 0;
+  const idle: Array<() => void> = [];
+
+  log.info(sender
+    ? `WhatsApp worker sending through Twilio, at most ${config.maxMessagesPerSecond} messages/s`
+    : 'WhatsApp worker in LOG MODE: no Twilio credentials, so each message is logged (phone masked) and marked skipped');
+
+  /** Claims and starts as many messages as there is room for, until none is due. */
+  async function pump(): Promise<void> {
+    if (pumping) {
+      pumpAgain = true;
+      return;
+    }
+    pumping = true;
+    try {
+      do {
+        pumpAgain = false;
+        while (!stopped && inFlight < config.concurrency) {
+          const claimed = await claimDueMessages(sql, workerId, config.concurrency - inFlight, config.leaseMs);
+          if (claimed.length === 0) break;
+          for (const message of claimed) {
+            inFlight += 1;
+            void deliver(message).finally(() => {
+              inFlight -= 1;
+              if (inFlight === 0) for (const resolve of idle.splice(0)) resolve();
+              void pump();
+            });
+          }
+        }
+      } while (pumpAgain && !stopped);
+    } catch (error) {
+      log.warn({ err: describe(error) }, 'cannot claim WhatsApp messages; trying again at the next poll');
+    } finally {
+      pumping = false;
+    }
+  }
+
+  /** Waits for this send's turn under TWILIO_MAX_MPS. */
+  async function paced(): Promise<void> {
+    const now = Date.now();
+    const at = Math.max(now, nextSendAt);
+    nextSendAt = at + 1000 / config.maxMessagesPerSecond;
+    if (at > now) await new Promise((resolve) => setTimeout(resolve, at - now));
+  }
+
+  async function deliver(message: ClaimedMessage): Promise<void> {
+    const context = { outboxId: message.id, earningId: message.earningId, userId: message.userId, to: maskPhone(message.recipient), attempt: message.attempts };
+    try {
+      if (!sender) {
+        log.info(context, `WhatsApp (log mode, not sent): ${messageBody(message.variables, config.currencyLabel)}`);
+        await markSkipped(sql, message.id, workerId);
+        return;
+      }
+      await paced();
+      const started = Date.now();
+      let sid: string;
+      try {
+        sid = await sender.send(message.recipient, message.variables);
+      } catch (error) {
+        await recordFailure(message, error, context);
+        return;
+      }
+      metrics.whatsappSendSeconds.observe((Date.now() - started) / 1000);
+      await markSent(sql, message.id, workerId, sid);
+      log.info({ ...context, twilioSid: sid }, 'WhatsApp message sent');
+    } catch (error) {
+      // The outcome could not be recorded: the lease runs out and the message
+      // is claimed again (see README, "delivery guarantee").
+      log.error({ ...context, err: describe(error) }, 'cannot record a WhatsApp outcome; the message will be retried after its lease');
+    }
+  }
+
+  async function recordFailure(message: ClaimedMessage, error: unknown, context: Record<string, unknown>): Promise<void> {
+    const failure = classifyFailure(error);
+    metrics.whatsappFailures.inc({ code: failure.code });
+    const allowed = failure.verdict === 'retry-a-few-times' ? Math.min(config.maxAttempts, unknownErrorAttempts) : config.maxAttempts;
+    if (failure.verdict === 'undeliverable') {
+      await markGivenUp(sql, message.id, workerId, 'undeliverable', failure.code, failure.message);
+      log.warn({ ...context, code: failure.code }, `WhatsApp message undeliverable: ${failure.message}`);
+    } else if (message.attempts >= allowed) {
+      await markGivenUp(sql, message.id, workerId, 'failed', failure.code, failure.message);
+      log.error({ ...context, code: failure.code }, `WhatsApp message failed after ${message.attempts} attempts: ${failure.message}`);
+    } else {
+      const delay = backoffMs(message.attempts, config.retryBaseMs);
+      await markForRetry(sql, message.id, workerId, delay, failure.code, failure.message);
+      setTimeout(() => void pump(), delay + 10).unref();
+      log.warn({ ...context, code: failure.code, retryInMs: delay }, `WhatsApp send failed, will retry: ${failure.message}`);
+    }
+  }
+
+  const { unlisten } = await sql.listen('whatsapp_outbox', () => void pump(), () => void pump());
+  const poll = setInterval(() => void pump(), pollEveryMs);
+  poll.unref();
+
+  return {
+    status: () => ({ state: stopped ? 'stopped' : 'running', mode: sender ? 'twilio' : 'log', inFlight }),
+    async stop(timeoutMs = 5000) {
+      stopped = true;
+      clearInterval(poll);
+      await unlisten().catch(() => undefined);
+      if (inFlight > 0) {
+        await Promise.race([
+          new Promise<void>((resolve) => idle.push(resolve)),
+          new Promise((resolve) => setTimeout(resolve, timeoutMs).unref()),
+        ]);
+      }
+    },
+  };
+}

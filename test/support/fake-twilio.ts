@@ -1,0 +1,80 @@
+// A local stand-in for Twilio's Messages API: records every request and
+// answers as each test scripts it (success, an error, silence, or no
+// connection at all).
+
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+
+export interface TwilioRequest {
+  path: string;
+  authorization: string;
+  contentType: string;
+  params: Record<string, string>;
+  at: number;
+}
+
+export type TwilioAnswer =
+  | { status: number; body: Record<string, unknown> }
+  | 'hang'
+  | 'drop';
+
+export interface FakeTwilio {
+  url: string;
+  requests: TwilioRequest[];
+  /** Decides each answer; by default every message is accepted. */
+  answer: (request: TwilioRequest, index: number) => TwilioAnswer;
+  close(): Promise<void>;
+}
+
+export const accepted = (): TwilioAnswer => ({
+  status: 201,
+  body: { sid: `SM${randomBytes(16).toString('hex')}`, status: 'queued' },
+});
+
+export const twilioError = (status: number, code: number, message: string): TwilioAnswer => ({
+  status,
+  body: { code, message, more_info: `https://www.twilio.com/docs/errors/${code}`, status },
+});
+
+export async function startFakeTwilio(): Promise<FakeTwilio> {
+  const sockets = new Set<Socket>();
+  const fake: FakeTwilio = {
+    url: '',
+    requests: [],
+    answer: () => accepted(),
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    req.on('end', () => {
+      const request: TwilioRequest = {
+        path: req.url ?? '',
+        authorization: req.headers.authorization ?? '',
+        contentType: req.headers['content-type'] ?? '',
+        params: Object.fromEntries(new URLSearchParams(body)),
+        at: Date.now(),
+      };
+      fake.requests.push(request);
+      const answer = fake.answer(request, fake.requests.length - 1);
+      if (answer === 'hang') return;
+      if (answer === 'drop') {
+        req.socket.destroy();
+        return;
+      }
+      res.writeHead(answer.status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(answer.body));
+    });
+  });
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  fake.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return fake;
+}
