@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Sql } from './db.js';
 import { describe } from './failure.js';
+import { settleWithin } from './settle.js';
 import type { Logger } from './log.js';
 
 /** One earning_update event: its JSON text exactly as the database built it. */
@@ -245,7 +246,7 @@ export async function startEarningFeed(
   }
 
   async function unlisten(): Promise<void> {
-    await Promise.all(unlistens.map((stopListening) => stopListening().catch(() => undefined)));
+    await settleWithin(Promise.all(unlistens.map((stopListening) => stopListening())), 1000);
     unlistens = [];
   }
 
@@ -302,7 +303,7 @@ export async function startEarningFeed(
       clearInterval(reconcile);
       clearInterval(pings);
       await unlisten();
-      await draining;
+      await settleWithin(draining ?? Promise.resolve(), 2000);
     },
   };
 }

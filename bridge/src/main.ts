@@ -14,6 +14,7 @@ import { Failure, describe } from './failure.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, registerOutboxDepth } from './metrics.js';
 import { startServer, type Server } from './server.js';
+import { settleWithin } from './settle.js';
 import { transport } from './transport.js';
 import { outboxDepthByStatus } from './whatsapp/outbox.js';
 import { createTwilioSender } from './whatsapp/twilio-sender.js';
@@ -105,9 +106,9 @@ function logEarning(log: Logger, record: EarningEventRecord): void {
 
 async function stop(running: Running, log: Logger): Promise<void> {
   running.server?.close();
-  await running.worker?.stop();
+  await running.worker?.stop(3000);
   await running.feed?.stop();
-  await running.sql?.end({ timeout: 5 });
+  await settleWithin(running.sql?.end({ timeout: 2 }) ?? Promise.resolve(), 3000);
   await running.embedded?.stop();
   log.info('stopped');
 }

@@ -9,6 +9,7 @@ import { hostname } from 'node:os';
 import type { WhatsAppConfig } from '../config.js';
 import type { Sql } from '../db.js';
 import { describe } from '../failure.js';
+import { settleWithin } from '../settle.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { maskPhone, messageBody } from './message.js';
@@ -139,13 +140,8 @@ export async function startWhatsAppWorker(options: {
     async stop(timeoutMs = 5000) {
       stopped = true;
       clearInterval(poll);
-      await unlisten().catch(() => undefined);
-      if (inFlight > 0) {
-        await Promise.race([
-          new Promise<void>((resolve) => idle.push(resolve)),
-          new Promise((resolve) => setTimeout(resolve, timeoutMs).unref()),
-        ]);
-      }
+      await settleWithin(unlisten(), 1000);
+      if (inFlight > 0) await settleWithin(new Promise<void>((resolve) => idle.push(resolve)), timeoutMs);
     },
   };
 }
