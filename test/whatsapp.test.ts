@@ -160,6 +160,36 @@ describe('sending', () => {
     }
   });
 
+  test('an error code we do not know is retried a bounded number of times, then failed', async () => {
+    const { referrer, buyer } = await phoneChain(db.sql);
+    twilio.answer = () => twilioError(400, 12345, 'Something new');
+    const worker = await startTestWorker(db.url, workerEnvironment(twilio.url, { WHATSAPP_MAX_ATTEMPTS: '8', WHATSAPP_RETRY_BASE_MS: '20' }));
+    try {
+      await db.sql`INSERT INTO purchases (user_id, amount) VALUES (${buyer}, 10)`;
+      const [row] = await waitFor('failed', async () => {
+        const rows = await outboxOf(db.sql, [referrer]);
+        return rows[0]?.status === 'failed' ? rows : undefined;
+      });
+      expect(row).toMatchObject({ attempts: 3, lastErrorCode: '12345' });
+    } finally {
+      await worker.stop();
+    }
+  });
+
+  test('at most TWILIO_MAX_MPS messages leave per second', async () => {
+    const chains = await Promise.all(Array.from({ length: 10 }, () => phoneChain(db.sql)));
+    const worker = await startTestWorker(db.url, workerEnvironment(twilio.url, { TWILIO_MAX_MPS: '10', WHATSAPP_CONCURRENCY: '20' }));
+    try {
+      await db.sql`INSERT INTO purchases (user_id, amount) SELECT buyer, 1 FROM unnest(${chains.map((chain) => chain.buyer)}::int[]) AS buyer`;
+      await waitFor('20 requests', () => twilio.requests.length === 20, 20_000);
+      // Any 10 consecutive requests span at least 0.9 s: never more than 10 in one second.
+      const times = twilio.requests.map((request) => request.at).sort((a, b) => a - b);
+      for (let i = 10; i < times.length; i++) expect(times[i]! - times[i - 10]!).toBeGreaterThanOrEqual(900);
+    } finally {
+      await worker.stop();
+    }
+  });
+
   test('two workers never send the same message', async () => {
     const chains = await Promise.all(Array.from({ length: 50 }, () => phoneChain(db.sql)));
     const workers = await Promise.all([1, 2].map(() => startTestWorker(db.url, workerEnvironment(twilio.url, { WHATSAPP_CONCURRENCY: '5' }))));
