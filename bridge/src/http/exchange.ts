@@ -7,6 +7,7 @@ import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import type { Logger } from '../log.js';
 import { apiErrorFromDatabase } from '../database-errors.js';
 import { ApiError } from './api-error.js';
+import { pathOf, queryOf } from '../transport.js';
 
 export const maxBodyBytes = 16 * 1024;
 
@@ -89,8 +90,8 @@ export function exchange(route: string, handler: Handler, observer: ExchangeObse
 
     const request: Request = {
       method,
-      path: req.getUrl(),
-      query: new URLSearchParams(req.getQuery() ?? ''),
+      path: pathOf(req),
+      query: new URLSearchParams(queryOf(req)),
       params,
       header: (name) => headers[name],
       json: async () => {

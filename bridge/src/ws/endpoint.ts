@@ -3,6 +3,7 @@
 
 import type { WebSocketBehavior } from 'uWebSockets.js';
 import type { Logger } from '../log.js';
+import { queryOf } from '../transport.js';
 import type { Metrics } from '../metrics.js';
 import { ProtocolError, closeCodes, maxClientFrameBytes, parseAfter, parseClientMessage, parseUserId } from './protocol.js';
 import type { Socket, SocketData, Subscriptions } from './subscriptions.js';
@@ -29,7 +30,7 @@ export function webSocketEndpoint(options: {
     sendPingsAutomatically: true,
 
     upgrade(res, req, context) {
-      const query = new URLSearchParams(req.getQuery() ?? '');
+      const query = new URLSearchParams(queryOf(req));
       const data: SocketData = { subscriptions: new Map(), closed: false, drained: [] };
       if (query.has('userId')) {
         data.initial = { userId: query.get('userId'), after: query.get('after') ?? undefined, token: query.get('token') ?? undefined };
