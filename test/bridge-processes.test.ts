@@ -9,7 +9,7 @@ import { startBridgeProcess, startTestBridge } from './support/bridge.js';
 import { useTestDatabase } from './support/database.js';
 import { createReferralChain } from './support/referrals.js';
 import { waitFor } from './support/wait.js';
-import { connectClient, range, seqsOf, subscribedClient } from './support/ws-client.js';
+import { range, seqsOf, subscribedClient } from './support/ws-client.js';
 
 const db = useTestDatabase();
 

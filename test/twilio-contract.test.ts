@@ -7,10 +7,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { projectRoot } from '../bridge/src/project-paths.js';
 import { useTestDatabase } from './support/database.js';
-import { startFakeTwilio, type FakeTwilio, type TwilioRequest } from './support/fake-twilio.js';
+import { useFakeTwilio, type TwilioRequest } from './support/fake-twilio.js';
 import { waitFor } from './support/wait.js';
 import { phoneChain, startTestWorker, workerEnvironment } from './support/whatsapp.js';
 
@@ -20,14 +20,7 @@ if (!specPresent) console.warn(`Twilio contract test skipped: ${specFile} is abs
 
 const messagesPath = '/2010-04-01/Accounts/{AccountSid}/Messages.json';
 const db = useTestDatabase();
-let fake: FakeTwilio;
-
-beforeAll(async () => {
-  fake = await startFakeTwilio();
-});
-afterAll(async () => {
-  await fake?.close();
-});
+const fake = useFakeTwilio();
 
 async function requestsSentWith(env: Record<string, string>): Promise<TwilioRequest[]> {
   fake.requests.length = 0;

@@ -7,20 +7,13 @@ import twilio from 'twilio';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startBridgeProcess, type BridgeProcess } from './support/bridge.js';
 import { useTestDatabase } from './support/database.js';
-import { accepted, startFakeTwilio, type FakeTwilio } from './support/fake-twilio.js';
+import { accepted, useFakeTwilio } from './support/fake-twilio.js';
 import { cleanEnvironment, runCommand } from './support/process.js';
 import { waitFor } from './support/wait.js';
 import { outboxOf, phoneChain, startTestWorker, twilioAccount, workerEnvironment } from './support/whatsapp.js';
 
 const db = useTestDatabase();
-let fake: FakeTwilio;
-
-beforeAll(async () => {
-  fake = await startFakeTwilio();
-});
-afterAll(async () => {
-  await fake?.close();
-});
+const fake = useFakeTwilio();
 
 describe('the bridge with Twilio configured', () => {
   let bridge: BridgeProcess;

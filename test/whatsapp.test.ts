@@ -2,21 +2,14 @@
 // referrer with a phone number becomes one message, sent through Twilio (a
 // local fake here) with retries, pacing and honest statuses.
 
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { beforeEach, describe, expect, test } from 'vitest';
 import { useTestDatabase } from './support/database.js';
-import { accepted, startFakeTwilio, twilioError, type FakeTwilio } from './support/fake-twilio.js';
+import { accepted, twilioError, useFakeTwilio } from './support/fake-twilio.js';
 import { waitFor } from './support/wait.js';
 import { outboxOf, phoneChain, startTestWorker, twilioAccount, whatsappFrom, workerEnvironment } from './support/whatsapp.js';
 
 const db = useTestDatabase();
-let twilio: FakeTwilio;
-
-beforeAll(async () => {
-  twilio = await startFakeTwilio();
-});
-afterAll(async () => {
-  await twilio?.close();
-});
+const twilio = useFakeTwilio();
 beforeEach(async () => {
   twilio.requests.length = 0;
   twilio.answer = () => accepted();

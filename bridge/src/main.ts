@@ -1,31 +1,25 @@
 // `npm start`: one process that brings up the database (embedded unless
-// DATABASE_URL is set), applies migrations, follows earnings live and serves
-// the HTTP API and WebSocket. Shutdown on SIGINT/SIGTERM runs in order: stop
-// accepting, close sockets with 1001, stop the feed, end the pool, then stop
-// the embedded database, all within 10 s.
+// DATABASE_URL is set), applies migrations, and runs the bridge: the earning
+// feed, the HTTP API and WebSocket, and the WhatsApp worker. Shutdown on
+// SIGINT/SIGTERM runs in order: stop accepting, close sockets with 1001, stop
+// the worker and the feed, end the pool, then stop the embedded database, all
+// within 10 s.
 
-import { createAuth } from './auth.js';
 import { readConfig, redactDatabaseUrl, type Config } from './config.js';
 import { setUpDatabase } from './database-setup.js';
 import { connectDatabase, type Sql } from './db.js';
-import { startEarningFeed, type EarningEventRecord, type EarningFeed } from './earning-feed.js';
+import { startBridge, type Bridge } from './bridge.js';
+import type { EarningEventRecord } from './earning-feed.js';
 import type { EmbeddedDatabase } from './embedded-database.js';
 import { Failure, describe } from './failure.js';
 import { createLogger, type Logger } from './log.js';
-import { createMetrics, registerOutboxDepth } from './metrics.js';
-import { startServer, type Server } from './server.js';
 import { settleWithin } from './settle.js';
 import { transport } from './transport.js';
-import { outboxDepthByStatus } from './whatsapp/outbox.js';
-import { createTwilioSender } from './whatsapp/twilio-sender.js';
-import { startWhatsAppWorker, type WhatsAppWorker } from './whatsapp/worker.js';
 
 interface Running {
   embedded?: EmbeddedDatabase;
   sql?: Sql;
-  feed?: EarningFeed;
-  server?: Server;
-  worker?: WhatsAppWorker;
+  bridge?: Bridge;
 }
 
 const shutdownDeadlineMs = 10_000;
@@ -39,41 +33,12 @@ async function start(config: Config, log: Logger, running: Running): Promise<voi
   const database = await setUpDatabase(config, log);
   if (database.embedded) running.embedded = database.embedded;
   running.sql = connectDatabase(database.url, log);
-  const sql = running.sql;
-  const metrics = createMetrics();
-  registerOutboxDepth(metrics, () => outboxDepthByStatus(sql));
-
-  running.feed = await startEarningFeed(
-    sql,
+  running.bridge = await startBridge({
+    config,
+    sql: running.sql,
     log,
-    (event) => {
-      if (config.logEarnings) logEarning(log, event);
-      running.server?.subscriptions.publish(event);
-    },
-    { scope: config.logEarnings ? 'all' : 'watched', onListenerReconnect: () => metrics.listenerReconnects.inc() },
-  );
-  const feed = running.feed;
-
-  running.server = await startServer({
-    host: config.http.host,
-    port: config.http.port,
-    sql,
-    feed: () => feed,
-    auth: createAuth(config.auth),
-    log,
-    metrics,
-    maxBackpressureBytes: config.wsMaxBackpressureBytes,
-    whatsapp: config.whatsapp,
-    worker: () => running.worker,
+    ...(config.logEarnings ? { onEarning: (event: EarningEventRecord) => logEarning(log, event) } : {}),
   });
-
-  if (config.whatsapp.workerEnabled) {
-    const { twilio } = config.whatsapp;
-    running.worker = await startWhatsAppWorker({
-      sql, log, metrics, config: config.whatsapp,
-      sender: twilio ? createTwilioSender(twilio, config.whatsapp) : undefined,
-    });
-  }
 
   log.info(
     running.embedded
@@ -105,9 +70,7 @@ function logEarning(log: Logger, record: EarningEventRecord): void {
 }
 
 async function stop(running: Running, log: Logger): Promise<void> {
-  running.server?.close();
-  await running.worker?.stop(3000);
-  await running.feed?.stop();
+  await running.bridge?.stop();
   await settleWithin(running.sql?.end({ timeout: 2 }) ?? Promise.resolve(), 3000);
   await running.embedded?.stop();
   log.info('stopped');

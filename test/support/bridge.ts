@@ -2,12 +2,11 @@
 // its parts can be inspected), or as its own process like `npm start`.
 
 import { pino } from 'pino';
-import { createAuth } from '../../bridge/src/auth.js';
+import { startBridge, type Bridge } from '../../bridge/src/bridge.js';
 import { readConfig } from '../../bridge/src/config.js';
 import { connectDatabase } from '../../bridge/src/db.js';
-import { startEarningFeed } from '../../bridge/src/earning-feed.js';
-import { createMetrics, type Metrics } from '../../bridge/src/metrics.js';
-import { startServer, type Server } from '../../bridge/src/server.js';
+import type { Metrics } from '../../bridge/src/metrics.js';
+import type { Server } from '../../bridge/src/server.js';
 import { cleanEnvironment, runCommand, type RunningCommand } from './process.js';
 
 export interface TestBridge {
@@ -18,39 +17,19 @@ export interface TestBridge {
   stop(): Promise<void>;
 }
 
-/** Starts the bridge's parts as main.ts does, with the given environment variables. */
+/** Starts the bridge as main.ts does (without the WhatsApp worker), with the given environment variables. */
 export async function startTestBridge(databaseUrl: string, env: Record<string, string> = {}): Promise<TestBridge> {
-  const config = readConfig({ DATABASE_URL: databaseUrl, PORT: '0', HOST: '127.0.0.1', LOG_EARNINGS: 'false', ...env });
+  const config = readConfig({ DATABASE_URL: databaseUrl, PORT: '0', HOST: '127.0.0.1', LOG_EARNINGS: 'false', WHATSAPP_WORKER: 'false', ...env });
   const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const sql = connectDatabase(databaseUrl, log);
-  const metrics = createMetrics();
-  let server: Server | undefined;
-  const feed = await startEarningFeed(sql, log, (event) => server?.subscriptions.publish(event), {
-    scope: 'watched',
-    pingEveryMs: 500,
-    onListenerReconnect: () => metrics.listenerReconnects.inc(),
-  });
-  server = await startServer({
-    host: config.http.host,
-    port: config.http.port,
-    sql,
-    feed: () => feed,
-    auth: createAuth(config.auth),
-    log,
-    metrics,
-    maxBackpressureBytes: config.wsMaxBackpressureBytes,
-    whatsapp: config.whatsapp,
-    worker: () => undefined,
-  });
-  const started = server;
+  const bridge: Bridge = await startBridge({ config, sql, log, pingEveryMs: 500 });
   return {
-    http: `http://127.0.0.1:${started.port}`,
-    ws: `ws://127.0.0.1:${started.port}/ws`,
-    server: started,
-    metrics,
+    http: `http://127.0.0.1:${bridge.server.port}`,
+    ws: `ws://127.0.0.1:${bridge.server.port}/ws`,
+    server: bridge.server,
+    metrics: bridge.metrics,
     async stop() {
-      started.close();
-      await feed.stop();
+      await bridge.stop();
       await sql.end({ timeout: 5 });
     },
   };

@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { afterAll, beforeAll } from 'vitest';
 
 export interface TwilioRequest {
   path: string;
@@ -37,16 +38,16 @@ export const twilioError = (status: number, code: number, message: string): Twil
   body: { code, message, more_info: `https://www.twilio.com/docs/errors/${code}`, status },
 });
 
-export async function startFakeTwilio(): Promise<FakeTwilio> {
+function notStarted(): FakeTwilio {
+  return { url: '', requests: [], answer: () => accepted(), close: async () => undefined };
+}
+
+/** Starts serving; `fake` (the state the server reads and records into) may be made beforehand. */
+export async function startFakeTwilio(fake: FakeTwilio = notStarted()): Promise<FakeTwilio> {
   const sockets = new Set<Socket>();
-  const fake: FakeTwilio = {
-    url: '',
-    requests: [],
-    answer: () => accepted(),
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise((resolve) => server.close(resolve));
-    },
+  fake.close = async () => {
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => server.close(resolve));
   };
   const server = http.createServer((req, res) => {
     let body = '';
@@ -76,5 +77,17 @@ export async function startFakeTwilio(): Promise<FakeTwilio> {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   fake.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return fake;
+}
+
+/** A fake Twilio for this test file, started before its tests and closed after them. */
+export function useFakeTwilio(): FakeTwilio {
+  const fake = notStarted();
+  beforeAll(async () => {
+    await startFakeTwilio(fake);
+  });
+  afterAll(async () => {
+    await fake.close();
+  });
   return fake;
 }

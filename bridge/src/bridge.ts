@@ -1,0 +1,94 @@
+// The bridge's running parts on one database pool, composed in one place: the
+// earning feed, the HTTP/WebSocket server that publishes its events, and the
+// WhatsApp worker. `npm start` and the tests both start it through here.
+
+import { createAuth } from './auth.js';
+import type { Config } from './config.js';
+import type { Sql } from './db.js';
+import { startEarningFeed, type EarningEventRecord, type EarningFeed } from './earning-feed.js';
+import type { Logger } from './log.js';
+import { createMetrics, registerOutboxDepth, type Metrics } from './metrics.js';
+import { settleWithin } from './settle.js';
+import { startServer, type Server } from './server.js';
+import { outboxDepthByStatus } from './whatsapp/outbox.js';
+import { createTwilioSender } from './whatsapp/twilio-sender.js';
+import { startWhatsAppWorker, type WhatsAppWorker } from './whatsapp/worker.js';
+
+export interface Bridge {
+  feed: EarningFeed;
+  server: Server;
+  worker: WhatsAppWorker | undefined;
+  metrics: Metrics;
+  /** Stops accepting, closes sockets with 1001, stops the worker and the feed. The pool stays open. */
+  stop(): Promise<void>;
+}
+
+export async function startBridge(options: {
+  config: Config;
+  sql: Sql;
+  log: Logger;
+  /** Called with every event the feed delivers, besides publishing it. */
+  onEarning?: (event: EarningEventRecord) => void;
+  /** How often the listener checks itself (tests check more often). */
+  pingEveryMs?: number;
+}): Promise<Bridge> {
+  const { config, sql, log } = options;
+  const metrics = createMetrics();
+  registerOutboxDepth(metrics, () => outboxDepthByStatus(sql));
+  let server: Server | undefined;
+  let worker: WhatsAppWorker | undefined;
+
+  const feed = await startEarningFeed(
+    sql,
+    log,
+    (event) => {
+      options.onEarning?.(event);
+      server?.subscriptions.publish(event);
+    },
+    {
+      scope: config.logEarnings ? 'all' : 'watched',
+      onListenerReconnect: () => metrics.listenerReconnects.inc(),
+      ...(options.pingEveryMs ? { pingEveryMs: options.pingEveryMs } : {}),
+    },
+  );
+  try {
+    server = await startServer({
+      host: config.http.host,
+      port: config.http.port,
+      sql,
+      feed: () => feed,
+      auth: createAuth(config.auth),
+      log,
+      metrics,
+      maxBackpressureBytes: config.wsMaxBackpressureBytes,
+      whatsapp: config.whatsapp,
+      worker: () => worker,
+    });
+    if (config.whatsapp.workerEnabled) {
+      const { twilio } = config.whatsapp;
+      worker = await startWhatsAppWorker({
+        sql, log, metrics, config: config.whatsapp,
+        sender: twilio ? createTwilioSender(twilio, config.whatsapp) : undefined,
+      });
+    }
+  } catch (error) {
+    server?.close();
+    await feed.stop();
+    throw error;
+  }
+
+  const started = server;
+  return {
+    feed,
+    server: started,
+    get worker() {
+      return worker;
+    },
+    metrics,
+    async stop() {
+      started.close();
+      await worker?.stop(3000);
+      await settleWithin(feed.stop(), 3000);
+    },
+  };
+}
