@@ -132,6 +132,9 @@ describe('the worker as its own process', () => {
     const worker = runCommand('node', ['dist/bridge/src/worker-command.js'], cleanEnvironment({
       DATABASE_URL: db.url,
       ...workerEnvironment(fake.url, { WHATSAPP_CONCURRENCY: '50', TWILIO_MAX_MPS: '5000', WHATSAPP_RETRY_BASE_MS: '100', WHATSAPP_MAX_ATTEMPTS: '50', LOG_LEVEL: 'warn' }),
+      // A small heap makes V8 collect early, so RSS shows what is retained; a
+      // leak would run out of it and fail the test outright.
+      NODE_OPTIONS: '--max-old-space-size=64',
     }));
     try {
       await waitFor('the worker to start', () => worker.stderr() !== '' || worker.stdout().includes('WhatsApp') || undefined, 10_000).catch(() => undefined);
