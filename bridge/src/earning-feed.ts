@@ -256,12 +256,14 @@ export async function startEarningFeed(
     pinging = true;
     try {
       const nonce = randomBytes(6).toString('hex');
-      const received = new Promise<boolean>((resolve) => {
+      const heard = new Promise<boolean>((resolve) => {
         awaitedPing = { nonce, received: () => resolve(true) };
         setTimeout(() => resolve(false), pingTimeoutMs).unref();
       });
-      await sql`SELECT pg_notify(${pingChannel}, ${nonce})`;
-      if (await received) return;
+      // While the database refuses connections a query can wait for one far
+      // longer than a ping may take: that counts as not heard.
+      const sent = sql`SELECT pg_notify(${pingChannel}, ${nonce})`.then(() => heard, () => false);
+      if (await Promise.race([sent, heard])) return;
       if (stopped) return;
       listening = false;
       log.warn('the earnings listener did not hear its own ping; listening again');
@@ -270,7 +272,7 @@ export async function startEarningFeed(
     } catch (error) {
       if (!stopped) {
         listening = false;
-        log.warn({ err: describe(error) }, 'cannot reach the database to check the earnings listener');
+        log.warn({ err: describe(error) }, 'cannot listen for earnings; trying again at the next ping');
       }
     } finally {
       pinging = false;
