@@ -157,10 +157,10 @@ describe('the worker as its own process', () => {
         const [row] = await db.sql<{ count: number }[]>`
           SELECT count(*)::int AS count FROM whatsapp_outbox WHERE user_id IN (${root}, ${referrer}) AND status = 'sent'`;
         return row!.count === 10_000;
-      }, 60_000);
+      }, 120_000);
     } finally {
       worker.interrupt('SIGTERM');
       await worker.exited;
     }
-  });
+  }, 240_000);
 });

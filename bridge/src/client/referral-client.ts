@@ -1,0 +1,188 @@
+// A typed client for the bridge: purchases, summaries, event pages, and live
+// subscriptions that reconnect by themselves and resume with `after`, so the
+// caller sees every earning once, in seq order. Works in browsers (their
+// WebSocket) and in Node.js (pass the ws package's WebSocket).
+
+export interface EarningEvent {
+  type: 'earning_update';
+  userId: number;
+  seq: number;
+  earningId: number;
+  purchaseId: number;
+  fromUserId: number;
+  level: number;
+  rate: string;
+  amount: string;
+  purchaseAmount: string;
+  createdAt: string;
+}
+
+export interface PurchaseReceipt {
+  purchase: { id: number; userId: number; amount: string; createdAt: string; idempotencyKey: string | null };
+  earnings: Array<{ userId: number; level: number; rate: string; amount: string; seq: number }>;
+}
+
+export interface EarningsSummary {
+  userId: number;
+  total: string;
+  levels: Array<{ level: number; total: string; count: number }>;
+}
+
+/** An error answer of the bridge: its HTTP status (or WebSocket close code) and stable code. */
+export class ReferralApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ReferralApiError';
+  }
+}
+
+interface MinimalWebSocket {
+  send(data: string): void;
+  close(code?: number): void;
+  onopen: ((event: unknown) => void) | null;
+  onmessage: ((event: { data: unknown }) => void) | null;
+  onclose: ((event: { code: number; reason: string }) => void) | null;
+  onerror: ((event: unknown) => void) | null;
+}
+export type WebSocketConstructor = new (url: string) => MinimalWebSocket;
+
+export interface ReferralClientOptions {
+  /** The bridge's HTTP address, e.g. http://localhost:3000. */
+  baseUrl: string;
+  /** The WebSocket URL; defaults to baseUrl with ws(s):// and /ws. */
+  wsUrl?: string;
+  /** A JWT whose sub is the user (when the bridge has JWT_SECRET). */
+  token?: string;
+  /** The API key for purchases (when the bridge has API_KEY). */
+  apiKey?: string;
+  /** Defaults to globalThis.WebSocket. */
+  WebSocket?: WebSocketConstructor;
+}
+
+export type SubscriptionStatus =
+  | { state: 'connecting' }
+  | { state: 'live'; lastSeq: number }
+  | { state: 'reconnecting'; inMs: number; closeCode: number }
+  | { state: 'stopped'; error?: ReferralApiError };
+
+export interface SubscribeOptions {
+  /** The last seq already seen; events after it are delivered first. */
+  after?: number;
+  onEvent(event: EarningEvent): void;
+  onStatus?(status: SubscriptionStatus): void;
+}
+
+export interface Subscription {
+  /** The last seq delivered to onEvent: resume from here next time. */
+  readonly lastSeq: number;
+  close(): void;
+}
+
+export function createReferralClient(options: ReferralClientOptions) {
+  const baseUrl = options.baseUrl.replace(/\/+$/, '');
+  const wsUrl = options.wsUrl ?? `${baseUrl.replace(/^http/, 'ws')}/ws`;
+
+  async function request<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+    const response = await fetch(`${baseUrl}${path}`, {
+      method,
+      headers: {
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...(method === 'POST' && options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {}),
+        ...(method === 'GET' && options.token ? { authorization: `Bearer ${options.token}` } : {}),
+        ...headers,
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const answer = (await response.json()) as T & { error?: { code: string; message: string } };
+    if (!response.ok) {
+      throw new ReferralApiError(response.status, answer.error?.code ?? 'UNKNOWN', answer.error?.message ?? response.statusText);
+    }
+    return answer;
+  }
+
+  return {
+    /** Records a purchase; amounts are decimal strings (or numbers with at most 2 decimals). */
+    purchase(purchase: { userId: number; amount: string | number; idempotencyKey?: string }): Promise<PurchaseReceipt> {
+      return request('POST', '/api/purchase', { userId: purchase.userId, amount: purchase.amount },
+        purchase.idempotencyKey ? { 'idempotency-key': purchase.idempotencyKey } : {});
+    },
+
+    summary(userId: number): Promise<EarningsSummary> {
+      return request('GET', `/api/earnings/${userId}`);
+    },
+
+    async events(userId: number, page: { after?: number; limit?: number } = {}): Promise<EarningEvent[]> {
+      const answer = await request<{ events: EarningEvent[] }>('GET', `/api/earnings/${userId}/events?after=${page.after ?? 0}&limit=${page.limit ?? 100}`);
+      return answer.events;
+    },
+
+    /** Follows a user's earnings live, reconnecting with backoff and resuming where it stopped. */
+    subscribe(userId: number, subscriber: SubscribeOptions): Subscription {
+      const WebSocketImplementation = options.WebSocket ?? (globalThis as unknown as { WebSocket: WebSocketConstructor }).WebSocket;
+      let lastSeq = subscriber.after ?? -1;
+      let socket: MinimalWebSocket | undefined;
+      let closed = false;
+      let failures = 0;
+      let retry: ReturnType<typeof setTimeout> | undefined;
+
+      const connect = () => {
+        subscriber.onStatus?.({ state: 'connecting' });
+        socket = new WebSocketImplementation(wsUrl);
+        socket.onopen = () => {
+          socket!.send(JSON.stringify({
+            type: 'subscribe', userId, ...(lastSeq >= 0 ? { after: lastSeq } : {}), ...(options.token ? { token: options.token } : {}),
+          }));
+        };
+        socket.onmessage = ({ data }) => {
+          const frame = JSON.parse(String(data)) as { type: string } & Record<string, unknown>;
+          if (frame.type === 'subscribed') {
+            failures = 0;
+            if (lastSeq < 0) lastSeq = frame.lastSeq as number;
+            subscriber.onStatus?.({ state: 'live', lastSeq });
+          } else if (frame.type === 'earning_update') {
+            const event = frame as unknown as EarningEvent;
+            if (event.userId !== userId || event.seq <= lastSeq) return; // seen already
+            lastSeq = event.seq;
+            subscriber.onEvent(event);
+          } else if (frame.type === 'error') {
+            const error = new ReferralApiError(0, String(frame.code), String(frame.message));
+            if (['USER_NOT_FOUND', 'INVALID_MESSAGE', 'INVALID_AFTER'].includes(error.code)) stop(error);
+          }
+        };
+        socket.onerror = () => undefined; // onclose follows
+        socket.onclose = ({ code, reason }) => {
+          if (closed) return;
+          if (code === 4401 || code === 4403) {
+            stop(new ReferralApiError(code, reason || 'UNAUTHENTICATED', 'the bridge refused the token'));
+            return;
+          }
+          failures += 1;
+          const inMs = Math.min(30_000, 250 * 2 ** Math.min(failures, 7)) * (0.5 + Math.random() / 2);
+          subscriber.onStatus?.({ state: 'reconnecting', inMs: Math.round(inMs), closeCode: code });
+          retry = setTimeout(connect, inMs);
+        };
+      };
+
+      const stop = (error?: ReferralApiError) => {
+        closed = true;
+        if (retry) clearTimeout(retry);
+        socket?.close(1000);
+        subscriber.onStatus?.(error ? { state: 'stopped', error } : { state: 'stopped' });
+      };
+
+      connect();
+      return {
+        get lastSeq() {
+          return Math.max(lastSeq, 0);
+        },
+        close: () => stop(),
+      };
+    },
+  };
+}
+
+export type ReferralClient = ReturnType<typeof createReferralClient>;
