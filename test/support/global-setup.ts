@@ -19,7 +19,7 @@ declare module 'vitest' {
 
 export default async function setup(project: TestProject) {
   // Tests that run the bridge as its own process run the build, as npm start does.
-  execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: projectRoot, stdio: 'inherit' });
+  execFileSync('npm', ['run', 'build', '--silent'], { cwd: projectRoot, stdio: 'inherit' });
   const server = await startPostgresServer();
   const templateDatabase = `referral_template_${process.pid}_${Date.now()}`;
   const admin = postgres(server.adminUrl, { max: 1, onnotice: () => undefined });
