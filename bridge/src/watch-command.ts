@@ -49,14 +49,18 @@ const client = createReferralClient({
 const totals = (summary: EarningsSummary) =>
   `total ${summary.total} (${summary.levels.map((level) => `L${level.level} ${level.total}`).join(', ')})`;
 
+let printing = Promise.resolve();
 const subscription = client.subscribe(userId, {
   ...(parsed.after !== undefined ? { after: Number(parsed.after) } : {}),
-  async onEvent(event) {
-    const summary = await client.summary(userId).catch(() => undefined);
-    process.stdout.write(
-      `#${event.seq}  +${event.amount}  level ${event.level} (rate ${event.rate}) from user ${event.fromUserId}, ` +
-        `purchase ${event.purchaseId} of ${event.purchaseAmount}${summary ? `  →  ${totals(summary)}` : ''}\n`,
-    );
+  onEvent(event) {
+    // Lines are printed in seq order even though each waits for the totals.
+    printing = printing.then(async () => {
+      const summary = await client.summary(userId).catch(() => undefined);
+      process.stdout.write(
+        `#${event.seq}  +${event.amount}  level ${event.level} (rate ${event.rate}) from user ${event.fromUserId}, ` +
+          `purchase ${event.purchaseId} of ${event.purchaseAmount}${summary ? `  →  ${totals(summary)}` : ''}\n`,
+      );
+    });
   },
   onStatus(status) {
     if (status.state === 'live') process.stderr.write(`watching user ${userId} at ${wsUrl} (last seq ${status.lastSeq}); Ctrl-C to stop\n`);
