@@ -17,6 +17,7 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev && npm cache clean --force
 COPY db ./db
+COPY docs/openapi.yaml ./docs/openapi.yaml
 COPY --from=build /app/dist ./dist
 USER node
 EXPOSE 3000

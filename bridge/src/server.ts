@@ -10,6 +10,7 @@ import type { EarningFeed } from './earning-feed.js';
 import { Failure } from './failure.js';
 import { ApiError } from './http/api-error.js';
 import { errorReply, exchange, type ExchangeObserver, type Handler } from './http/exchange.js';
+import { openApiRoute } from './http/openapi.js';
 import { pageRoutes } from './http/page.js';
 import { apiRoutes } from './http/routes.js';
 import type { Logger } from './log.js';
@@ -54,6 +55,7 @@ export async function startServer(options: ServerOptions): Promise<Server> {
   };
   const routes: Record<string, { method: 'get' | 'post'; handler: Handler }> = {
     ...pageRoutes(),
+    '/openapi.json': openApiRoute(),
     ...apiRoutes({ sql, auth, log, whatsapp: options.whatsapp }),
     '/health': { method: 'get', handler: () => health(options, openSockets.size) },
     '/metrics': {
