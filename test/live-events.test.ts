@@ -68,7 +68,9 @@ describe('the earning feed', () => {
     const chains = await Promise.all([1, 2, 3].map(() => createReferralChain(db.sql, 3)));
     const feedSql = db.connect({ max: 2 });
     const delivered: EarningEventRecord[] = [];
-    const feed = await startEarningFeed(feedSql, silent, (event) => delivered.push(event), { scope: 'all', reconcileEveryMs: 60_000 });
+    const feed = await startEarningFeed(feedSql, silent, (event) => delivered.push(event), {
+      scope: 'all', reconcileEveryMs: 60_000, connectListener: () => db.connect({ max: 1 }),
+    });
     try {
       const writer = db.connect({ max: 3 });
       let killed = 0;
@@ -108,7 +110,9 @@ describe('the earning feed', () => {
     await db.sql`INSERT INTO purchases (user_id, amount) VALUES (${buyer!}, 10)`;
     const feedSql = db.connect({ max: 2 });
     const delivered: EarningEventRecord[] = [];
-    const feed = await startEarningFeed(feedSql, silent, (event) => delivered.push(event), { scope: 'all' });
+    const feed = await startEarningFeed(feedSql, silent, (event) => delivered.push(event), {
+      scope: 'all', connectListener: () => db.connect({ max: 1 }),
+    });
     try {
       await db.sql`INSERT INTO purchases (user_id, amount) VALUES (${buyer!}, 20)`;
       await waitFor('two new events', () => delivered.length >= 2);

@@ -29,6 +29,8 @@ export async function startBridge(options: {
   log: Logger;
   /** Called with every event the feed delivers, besides publishing it. */
   onEarning?: (event: EarningEventRecord) => void;
+  /** Opens the feed's dedicated LISTEN connection. */
+  connectListener: () => Sql;
   /** How often the listener checks itself (tests check more often). */
   pingEveryMs?: number;
 }): Promise<Bridge> {
@@ -47,6 +49,7 @@ export async function startBridge(options: {
     },
     {
       scope: config.logEarnings ? 'all' : 'watched',
+      connectListener: options.connectListener,
       onListenerReconnect: () => metrics.listenerReconnects.inc(),
       ...(options.pingEveryMs ? { pingEveryMs: options.pingEveryMs } : {}),
     },

@@ -32,6 +32,12 @@ export interface EarningFeed {
 }
 
 export interface EarningFeedOptions {
+  /**
+   * Opens the dedicated connection the feed LISTENs on. When the listener
+   * stops hearing its own pings, the feed drops that connection and opens a
+   * new one, rather than trusting a reconnection that may have half failed.
+   */
+  connectListener: () => Sql;
   /** "all": every user's earnings (the log of `npm start`); "watched": only users passed to watch(). */
   scope: 'all' | 'watched';
   reconcileEveryMs?: number;
@@ -225,10 +231,10 @@ export async function startEarningFeed(
   // Listening: the earnings channel, plus a private channel for pings.
   const pingChannel = `earnings_ping_${randomBytes(6).toString('hex')}`;
   let awaitedPing: { nonce: string; received: () => void } | undefined;
-  let unlistens: Array<() => Promise<void>> = [];
+  let listener = options.connectListener();
 
   async function listen(): Promise<void> {
-    const earnings = await sql.listen('earnings', onHint, () => {
+    await listener.listen('earnings', onHint, () => {
       listening = true;
       if (everListened) {
         options.onListenerReconnect?.();
@@ -239,15 +245,14 @@ export async function startEarningFeed(
       everListened = true;
       requestCatchUp('all');
     });
-    const pings = await sql.listen(pingChannel, (nonce) => {
+    await listener.listen(pingChannel, (nonce) => {
       if (awaitedPing?.nonce === nonce) awaitedPing.received();
     });
-    unlistens = [earnings.unlisten, pings.unlisten];
   }
 
+  /** Closes the listen connection (bounded: the database may be gone). */
   async function unlisten(): Promise<void> {
-    await settleWithin(Promise.all(unlistens.map((stopListening) => stopListening())), 1000);
-    unlistens = [];
+    await settleWithin(listener.end({ timeout: 1 }), 2000);
   }
 
   let pinging = false;
@@ -266,8 +271,9 @@ export async function startEarningFeed(
       if (await Promise.race([sent, heard])) return;
       if (stopped) return;
       listening = false;
-      log.warn('the earnings listener did not hear its own ping; listening again');
+      log.warn('the earnings listener did not hear its own ping; listening again on a new connection');
       await unlisten();
+      listener = options.connectListener();
       await listen();
     } catch (error) {
       if (!stopped) {

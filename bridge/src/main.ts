@@ -36,6 +36,7 @@ async function start(config: Config, log: Logger, running: Running): Promise<voi
   running.bridge = await startBridge({
     config,
     sql: running.sql,
+    connectListener: () => connectDatabase(database.url, log, { max: 1 }),
     log,
     ...(config.logEarnings ? { onEarning: (event: EarningEventRecord) => logEarning(log, event) } : {}),
   });

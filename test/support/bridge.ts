@@ -22,7 +22,9 @@ export async function startTestBridge(databaseUrl: string, env: Record<string, s
   const config = readConfig({ DATABASE_URL: databaseUrl, PORT: '0', HOST: '127.0.0.1', LOG_EARNINGS: 'false', WHATSAPP_WORKER: 'false', ...env });
   const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const sql = connectDatabase(databaseUrl, log);
-  const bridge: Bridge = await startBridge({ config, sql, log, pingEveryMs: 500 });
+  const bridge: Bridge = await startBridge({
+    config, sql, log, pingEveryMs: 500, connectListener: () => connectDatabase(databaseUrl, log, { max: 1 }),
+  });
   return {
     http: `http://127.0.0.1:${bridge.server.port}`,
     ws: `ws://127.0.0.1:${bridge.server.port}/ws`,

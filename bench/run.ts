@@ -1,0 +1,283 @@
+// `npm run bench [-- --full]`: how fast the engine is, next to what the
+// database itself does on this machine, with a correctness check in every
+// scenario. Targets only this machine; every load is bounded in count and
+// time. Prints one table and writes bench/results/<timestamp>.json and .md.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import autocannon from 'autocannon';
+import postgres from 'postgres';
+import { pino } from 'pino';
+import WebSocket from 'ws';
+import { startEmbeddedDatabase, type EmbeddedDatabase } from '../bridge/src/embedded-database.js';
+import { migrate } from '../bridge/src/migrate.js';
+import { projectRoot } from '../bridge/src/project-paths.js';
+
+const full = process.argv.includes('--full');
+const seconds = full ? 10 : 3;
+const silent = pino({ level: 'silent' });
+
+interface Row { scenario: string; measure: string; value: string; note?: string }
+const rows: Row[] = [];
+const failures: string[] = [];
+const record = (scenario: string, measure: string, value: string, note?: string) => {
+  rows.push({ scenario, measure, value, ...(note ? { note } : {}) });
+  process.stdout.write(`  ${scenario.padEnd(22)} ${measure.padEnd(34)} ${value}${note ? `  (${note})` : ''}\n`);
+};
+const check = (ok: boolean, what: string) => {
+  if (!ok) failures.push(what);
+  return ok;
+};
+
+const percentile = (values: number[], p: number) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+};
+const ms = (value: number) => `${value.toFixed(2)} ms`;
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function database(): Promise<{ url: string; stop(): Promise<void> }> {
+  let serverUrl = process.env.DATABASE_URL;
+  let embedded: EmbeddedDatabase | undefined;
+  let folder: string | undefined;
+  if (!serverUrl) {
+    folder = await mkdtemp(path.join(os.tmpdir(), 'referral-bench-'));
+    await chmod(folder, 0o755);
+    embedded = await startEmbeddedDatabase({ dataDir: path.join(folder, 'postgres'), port: await freePort() }, silent);
+    serverUrl = embedded.url;
+  }
+  const name = `referral_bench_${Date.now()}`;
+  const admin = postgres(serverUrl, { max: 1, onnotice: () => undefined });
+  await admin.unsafe(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  await migrate(url.toString(), silent);
+  return {
+    url: url.toString(),
+    async stop() {
+      const dropper = postgres(serverUrl!, { max: 1, onnotice: () => undefined });
+      await dropper.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await dropper.end();
+      await embedded?.stop();
+      if (folder) await rm(folder, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Inserts single rows from `connections` connections for `seconds`; returns rows per second. */
+async function insertRate(url: string, connections: number, insert: (sql: postgres.Sql) => Promise<unknown>): Promise<{ perSecond: number; count: number; latencies: number[] }> {
+  const pools = Array.from({ length: connections }, () => postgres(url, { max: 1, onnotice: () => undefined }));
+  await Promise.all(pools.map((sql) => sql`SELECT 1`));
+  const until = performance.now() + seconds * 1000;
+  const latencies: number[] = [];
+  let count = 0;
+  const started = performance.now();
+  await Promise.all(pools.map(async (sql) => {
+    while (performance.now() < until) {
+      const t0 = performance.now();
+      await insert(sql);
+      latencies.push(performance.now() - t0);
+      count += 1;
+    }
+  }));
+  const elapsed = (performance.now() - started) / 1000;
+  await Promise.all(pools.map((sql) => sql.end()));
+  return { perSecond: count / elapsed, count, latencies };
+}
+
+async function startBridge(url: string): Promise<{ port: number; child: ChildProcess; stop(): Promise<void> }> {
+  const child = spawn('node', ['dist/bridge/src/main.js'], {
+    cwd: projectRoot,
+    env: { ...process.env, DATABASE_URL: url, PORT: '0', HOST: '127.0.0.1', LOG_FORMAT: 'json', LOG_LEVEL: 'info', WHATSAPP_WORKER: 'false', LOG_EARNINGS: 'false' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    let buffer = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString();
+      const match = /"port":(\d+)/.exec(buffer);
+      if (match && buffer.includes('"msg":"ready')) resolve(Number(match[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`the bridge exited with ${code}`)));
+  });
+  child.stdout!.resume();
+  return {
+    port,
+    child,
+    stop: () => new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+    }),
+  };
+}
+
+interface Subscriber { events: Array<{ seq: number; at: number }>; close(): void }
+
+async function subscribe(port: number, userId: number): Promise<Subscriber> {
+  const socket = new WebSocket(`ws://127.0.0.1:${port}/ws?userId=${userId}`);
+  const events: Subscriber['events'] = [];
+  await new Promise<void>((resolve, reject) => {
+    socket.on('message', (data) => {
+      const frame = JSON.parse(data.toString()) as { type: string; seq?: number };
+      if (frame.type === 'subscribed') resolve();
+      if (frame.type === 'earning_update') events.push({ seq: frame.seq!, at: performance.now() });
+    });
+    socket.once('error', reject);
+  });
+  return { events, close: () => socket.close() };
+}
+
+async function until(condition: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = performance.now() + timeoutMs;
+  while (!condition()) {
+    if (performance.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  return true;
+}
+
+async function main(): Promise<void> {
+  process.stdout.write(`npm run bench${full ? ' --full' : ''}: ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${seconds} s per load\n`);
+  const db = await database();
+  const sql = postgres(db.url, { max: 4, onnotice: () => undefined });
+  try {
+    // root ← hot ← 1,000 buyers: every purchase credits hot (level 1) and root (level 2).
+    const [root] = await sql<{ id: number }[]>`INSERT INTO users (name) VALUES ('root') RETURNING id`;
+    const [hot] = await sql<{ id: number }[]>`INSERT INTO users (name, referred_by) VALUES ('hot', ${root!.id}) RETURNING id`;
+    const buyers = (await sql<{ id: number }[]>`
+      INSERT INTO users (referred_by) SELECT ${hot!.id}::int FROM generate_series(1, 1000) RETURNING id`).map((row) => row.id);
+    // 1,000 buyers with referrers of their own, for the cost of the hot one.
+    const coldReferrers = (await sql<{ id: number }[]>`INSERT INTO users (name) SELECT 'cold' FROM generate_series(1, 1000) RETURNING id`).map((row) => row.id);
+    const coldBuyers = (await sql<{ id: number }[]>`
+      INSERT INTO users (referred_by) SELECT unnest(${coldReferrers}::int[]) RETURNING id`).map((row) => row.id);
+    await sql`CREATE TABLE bench_plain_purchases (
+      id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, user_id integer NOT NULL, amount numeric NOT NULL,
+      created_at timestamptz NOT NULL DEFAULT now(), idempotency_key text UNIQUE)`;
+    const buyer = (i: number) => buyers[i % buyers.length]!;
+
+    process.stdout.write('\n1. SQL ceiling: single-row INSERTs per second\n');
+    const ceiling = new Map<number, number>();
+    let n = 0;
+    for (const connections of [1, 4, 10, 16, 50]) {
+      const plain = await insertRate(db.url, connections, (c) => c`INSERT INTO bench_plain_purchases (user_id, amount) VALUES (${buyer(n++)}, 1)`);
+      const real = await insertRate(db.url, connections, (c) => c`INSERT INTO purchases (user_id, amount) VALUES (${buyer(n++)}, 1)`);
+      ceiling.set(connections, real.perSecond);
+      record('1 SQL ceiling', `${connections} conn: plain table (a)`, `${plain.perSecond.toFixed(0)}/s`);
+      record('1 SQL ceiling', `${connections} conn: purchases + trigger (b)`, `${real.perSecond.toFixed(0)}/s`, `b/a ${(real.perSecond / plain.perSecond).toFixed(2)}`);
+    }
+    const [ledger] = await sql<{ purchases: number; earnings: number; hotSeqOk: boolean }[]>`
+      SELECT (SELECT count(*)::int FROM purchases) AS purchases, (SELECT count(*)::int FROM earnings) AS earnings,
+             (SELECT count(*) = max(seq) AND count(DISTINCT seq) = count(*) FROM earnings WHERE user_id = ${hot!.id}) AS "hotSeqOk"`;
+    check(ledger!.earnings === 2 * ledger!.purchases && ledger!.hotSeqOk, '1: every purchase credited exactly twice, hot seq gap-free');
+
+    const bridge = await startBridge(db.url);
+    try {
+      process.stdout.write('\n2. HTTP purchases (autocannon, POST /api/purchase)\n');
+      for (const connections of [1, 10, 50]) {
+        const [before] = await sql<{ count: number }[]>`SELECT count(*)::int FROM purchases`;
+        const result = await autocannon({
+          url: `http://127.0.0.1:${bridge.port}/api/purchase`, method: 'POST', connections, duration: seconds,
+          headers: { 'content-type': 'application/json' }, body: JSON.stringify({ userId: buyer(0), amount: '1.00' }),
+        });
+        const [after] = await sql<{ count: number }[]>`SELECT count(*)::int FROM purchases`;
+        const ok = check(result.non2xx === 0 && result.errors === 0 && after!.count - before!.count === result['2xx'], `2: ${connections} conn: every 2xx is one purchase`);
+        const ratio = result.requests.average / (ceiling.get(connections) ?? NaN);
+        record('2 HTTP purchases', `${connections} conn: req/s, p50, p99`, `${result.requests.average.toFixed(0)}/s, ${result.latency.p50} ms, ${result.latency.p99} ms`,
+          `${(ratio * 100).toFixed(0)}% of 1(b)${ok ? '' : '; CHECK FAILED'}`);
+      }
+
+      process.stdout.write('\n3. Commit to socket, idle (one purchase at a time)\n');
+      const watcher = await subscribe(bridge.port, hot!.id);
+      for (const path of ['SQL', 'HTTP'] as const) {
+        const latencies: number[] = [];
+        for (let i = 0; i < (full ? 1000 : 200); i++) {
+          const expected = watcher.events.length + 1;
+          if (path === 'SQL') await sql`INSERT INTO purchases (user_id, amount) VALUES (${buyer(i)}, 1)`;
+          else {
+            await fetch(`http://127.0.0.1:${bridge.port}/api/purchase`, {
+              method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ userId: buyer(i), amount: 1 }),
+            });
+          }
+          const committed = performance.now();
+          if (!check(await until(() => watcher.events.length >= expected, 5000), `3: ${path} event ${i} delivered`)) break;
+          latencies.push(watcher.events[expected - 1]!.at - committed);
+        }
+        record('3 commit to socket', `${path}: p50, p99, max`, `${ms(percentile(latencies, 50))}, ${ms(percentile(latencies, 99))}, ${ms(Math.max(...latencies))}`, 'from the commit\'s acknowledgement');
+      }
+      const seqs = watcher.events.map((event) => event.seq);
+      check(seqs.every((seq, i) => i === 0 || seq === seqs[i - 1]! + 1), '3: every event once, in order');
+      watcher.close();
+
+      process.stdout.write('\n5. Bulk: one INSERT … SELECT of 100,000 purchases\n');
+      const hotWatcher = await subscribe(bridge.port, hot!.id);
+      const rootWatcher = await subscribe(bridge.port, root!.id);
+      const bulk = 100_000;
+      const t0 = performance.now();
+      await sql`INSERT INTO purchases (user_id, amount) SELECT ${buyer(0)}::int, 1 FROM generate_series(1, ${bulk})`;
+      const committed = performance.now();
+      const delivered = await until(() => hotWatcher.events.length >= bulk && rootWatcher.events.length >= bulk, 120_000);
+      const done = performance.now();
+      check(delivered && hotWatcher.events.length === bulk && rootWatcher.events.length === bulk, '5: 200,000 events delivered exactly once');
+      record('5 bulk 100,000', 'statement (commit)', ms(committed - t0));
+      record('5 bulk 100,000', 'until every event reached its subscriber', `${((done - t0) / 1000).toFixed(2)} s`, `${(2 * bulk / ((done - t0) / 1000)).toFixed(0)} events/s`);
+      hotWatcher.close();
+      rootWatcher.close();
+    } finally {
+      await bridge.stop();
+    }
+
+    process.stdout.write('\n6. Hot referrer: 1,000 referees of one user, 50 connections\n');
+    let i = 0;
+    const hotRun = await insertRate(db.url, 50, (c) => c`INSERT INTO purchases (user_id, amount) VALUES (${buyer(i++)}, 1)`);
+    let j = 0;
+    const coldRun = await insertRate(db.url, 50, (c) => c`INSERT INTO purchases (user_id, amount) VALUES (${coldBuyers[j++ % coldBuyers.length]!}, 1)`);
+    record('6 hot referrer', 'one shared referrer: /s, p99', `${hotRun.perSecond.toFixed(0)}/s, ${ms(percentile(hotRun.latencies, 99))}`);
+    record('6 hot referrer', '1,000 separate referrers: /s, p99', `${coldRun.perSecond.toFixed(0)}/s, ${ms(percentile(coldRun.latencies, 99))}`, `hot/separate ${(hotRun.perSecond / coldRun.perSecond).toFixed(2)}`);
+    const [hotSeq] = await sql<{ ok: boolean }[]>`
+      SELECT count(*) = max(seq) AND count(DISTINCT seq) = count(*) AS ok FROM earnings WHERE user_id = ${hot!.id}`;
+    check(hotSeq!.ok, '6: the hot referrer\'s seq is gap-free');
+
+    record('4 many subscribers', '10,000 sockets', 'not measured yet');
+    record('7 WhatsApp drain', 'outbox drain against a fake Twilio', 'not measured yet');
+  } finally {
+    await sql.end();
+    await db.stop();
+  }
+
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const resultsDir = path.join(projectRoot, 'bench', 'results');
+  await mkdir(resultsDir, { recursive: true });
+  const machine = `${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.type()} ${os.release()}, Node ${process.version}`;
+  await writeFile(path.join(resultsDir, `${stamp}.json`), `${JSON.stringify({ at: new Date().toISOString(), full, seconds, machine, rows, failures }, null, 2)}\n`);
+  const markdown = [
+    `Measured ${new Date().toISOString()} on ${machine}; ${seconds} s per load${full ? ' (--full)' : ''}.`, '',
+    '| scenario | measure | value | note |', '|---|---|---|---|',
+    ...rows.map((row) => `| ${row.scenario} | ${row.measure} | ${row.value} | ${row.note ?? ''} |`), '',
+    failures.length ? `Correctness checks FAILED: ${failures.join('; ')}` : 'Every correctness check passed.', '',
+  ].join('\n');
+  await writeFile(path.join(resultsDir, `${stamp}.md`), markdown);
+  process.stdout.write(`\nwrote bench/results/${stamp}.json and .md\n`);
+  if (failures.length) {
+    process.stdout.write(`CORRECTNESS CHECKS FAILED: ${failures.join('; ')}\n`);
+    process.exitCode = 1;
+  } else {
+    process.stdout.write('every correctness check passed\n');
+  }
+}
+
+await main();
