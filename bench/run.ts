@@ -4,6 +4,7 @@
 // time. Prints one table and writes bench/results/<timestamp>.json and .md.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -142,6 +143,31 @@ async function subscribe(port: number, userId: number): Promise<Subscriber> {
   return { events, close: () => socket.close() };
 }
 
+interface CountingSubscriber { count(): number; inOrder(): boolean; close(): void }
+
+/** A light subscriber for crowds: counts its events and checks their order. */
+async function countingSubscriber(port: number, userId: number): Promise<CountingSubscriber> {
+  const socket = new WebSocket(`ws://127.0.0.1:${port}/ws?userId=${userId}`);
+  let count = 0;
+  let lastSeq = -1;
+  let ordered = true;
+  await new Promise<void>((resolve, reject) => {
+    socket.on('message', (data) => {
+      const frame = JSON.parse(data.toString()) as { type: string; seq?: number; lastSeq?: number };
+      if (frame.type === 'subscribed') {
+        lastSeq = frame.lastSeq!;
+        resolve();
+      } else if (frame.type === 'earning_update') {
+        ordered &&= frame.seq === lastSeq + 1;
+        lastSeq = frame.seq!;
+        count += 1;
+      }
+    });
+    socket.once('error', reject);
+  });
+  return { count: () => count, inOrder: () => ordered, close: () => socket.close() };
+}
+
 async function until(condition: () => boolean, timeoutMs: number): Promise<boolean> {
   const deadline = performance.now() + timeoutMs;
   while (!condition()) {
@@ -234,6 +260,33 @@ async function main(): Promise<void> {
       check(seqs.every((seq, i) => i === 0 || seq === seqs[i - 1]! + 1), '3: every event once, in order');
       watcher.close();
 
+      process.stdout.write('\n4. Many subscribers: 10,000 WebSocket connections\n');
+      const rssOf = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+      const rssBefore = rssOf(bridge.child.pid!);
+      const connectStart = performance.now();
+      const crowd: CountingSubscriber[] = [];
+      // 9,000 sockets over the 1,000 separate referrers, 1,000 on the hot one.
+      for (let batch = 0; batch < 20; batch++) {
+        crowd.push(...await Promise.all(Array.from({ length: 500 }, (_, index) => {
+          const k = batch * 500 + index;
+          return countingSubscriber(bridge.port, k < 9000 ? coldReferrers[k % coldReferrers.length]! : hot!.id);
+        })));
+      }
+      const connectSeconds = (performance.now() - connectStart) / 1000;
+      const rssWithCrowd = rssOf(bridge.child.pid!);
+      record('4 many subscribers', '10,000 sockets: time to subscribe', `${connectSeconds.toFixed(2)} s`);
+      record('4 many subscribers', 'bridge RSS, before → with 10,000', `${rssBefore.toFixed(0)} → ${rssWithCrowd.toFixed(0)} MiB`, 'target ≤ 150 MB');
+      const hotCrowd = crowd.slice(9000);
+      const perSocket = 200;
+      const deliveryStart = performance.now();
+      await sql`INSERT INTO purchases (user_id, amount) SELECT ${buyer(0)}::int, 1 FROM generate_series(1, ${perSocket})`;
+      const allDelivered = await until(() => hotCrowd.every((subscriber) => subscriber.count() >= perSocket), 60_000);
+      const deliverySeconds = (performance.now() - deliveryStart) / 1000;
+      check(allDelivered && hotCrowd.every((subscriber) => subscriber.count() === perSocket && subscriber.inOrder()), '4: every one of the 1,000 hot sockets got each event once, in order');
+      record('4 many subscribers', 'hot referrer on 1,000 sockets: deliveries/s', `${((perSocket * hotCrowd.length) / deliverySeconds).toFixed(0)}/s`, `${perSocket} events to each socket in ${deliverySeconds.toFixed(2)} s`);
+      for (const subscriber of crowd) subscriber.close();
+      await new Promise((resolve) => setTimeout(resolve, 500));
+
       process.stdout.write('\n5. Bulk: one INSERT … SELECT of 100,000 purchases\n');
       const hotWatcher = await subscribe(bridge.port, hot!.id);
       const rootWatcher = await subscribe(bridge.port, root!.id);
@@ -263,7 +316,6 @@ async function main(): Promise<void> {
       SELECT count(*) = max(seq) AND count(DISTINCT seq) = count(*) AS ok FROM earnings WHERE user_id = ${hot!.id}`;
     check(hotSeq!.ok, '6: the hot referrer\'s seq is gap-free');
 
-    record('4 many subscribers', '10,000 sockets', 'not measured yet');
     record('7 WhatsApp drain', 'outbox drain against a fake Twilio', 'not measured yet');
   } finally {
     await sql.end();
