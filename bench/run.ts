@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -177,6 +178,82 @@ async function until(condition: () => boolean, timeoutMs: number): Promise<boole
   return true;
 }
 
+/** A stand-in for Twilio's Messages API on this machine: accepts every message, or (down) drops every connection. */
+async function fakeTwilio(): Promise<{ url: string; requests: () => number; setDown(down: boolean): void; close(): Promise<void> }> {
+  let requests = 0;
+  let down = false;
+  let sid = 0;
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      if (down) {
+        req.socket.destroy();
+        return;
+      }
+      requests += 1;
+      res.writeHead(201, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ sid: `SM${String(++sid).padStart(32, '0')}`, status: 'queued' }));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    requests: () => requests,
+    setDown: (value) => (down = value),
+    close: () => new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
+}
+
+async function whatsappDrain(url: string, sql: postgres.Sql, roots: number[], referrers: number[], buyers: number[]): Promise<void> {
+  await sql`UPDATE users SET phone_number = '+49151' || lpad(id::text, 7, '0') WHERE id = ANY(${[...roots, ...referrers]}::int[])`;
+  const twilio = await fakeTwilio();
+  const mps = full ? 200 : 500;
+  const messages = full ? 10_000 : 2_000;
+  const worker = (extra: Record<string, string>) => spawn('node', ['dist/bridge/src/worker-command.js'], {
+    cwd: projectRoot,
+    env: {
+      ...process.env, DATABASE_URL: url, LOG_LEVEL: 'warn', LOG_FORMAT: 'json',
+      TWILIO_ACCOUNT_SID: `AC${'0'.repeat(32)}`, TWILIO_AUTH_TOKEN: 'bench-token', TWILIO_WHATSAPP_FROM: 'whatsapp:+14155238886',
+      TWILIO_API_BASE_URL: twilio.url, TWILIO_MAX_MPS: String(mps), WHATSAPP_CONCURRENCY: '20', ...extra,
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const stop = (child: ChildProcess) => new Promise<void>((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+  });
+  try {
+    await sql`INSERT INTO purchases (user_id, amount) SELECT buyer, 1 FROM unnest(${buyers}::int[]) AS buyer, generate_series(1, ${messages / 2 / buyers.length})`;
+    const started = performance.now();
+    const sender = worker({});
+    const sent = async () => (await sql<{ count: number }[]>`SELECT count(*)::int FROM whatsapp_outbox WHERE status = 'sent'`)[0]!.count;
+    let done = false;
+    while (!done && performance.now() - started < 120_000) {
+      done = (await sent()) >= messages;
+      if (!done) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const seconds = (performance.now() - started) / 1000;
+    await stop(sender);
+    check(done && twilio.requests() === messages, `7: ${messages} messages sent once each`);
+    record('7 WhatsApp drain', `${messages} queued, TWILIO_MAX_MPS ${mps}`, `${(messages / seconds).toFixed(0)} messages/s`, `${((messages / seconds / mps) * 100).toFixed(0)}% of the limit, including start-up`);
+
+    // 100,000 queued while Twilio is down: the worker's memory.
+    twilio.setDown(true);
+    await sql`INSERT INTO purchases (user_id, amount) SELECT buyer, 1 FROM unnest(${buyers}::int[]) AS buyer, generate_series(1, 50)`;
+    const [queued] = await sql<{ count: number }[]>`SELECT count(*)::int FROM whatsapp_outbox WHERE status IN ('queued', 'sending')`;
+    const retrier = worker({ WHATSAPP_RETRY_BASE_MS: '200', TWILIO_MAX_MPS: '5000', WHATSAPP_CONCURRENCY: '50' });
+    await new Promise((resolve) => setTimeout(resolve, full ? 20_000 : 6_000));
+    const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${retrier.pid}/status`, 'utf8'))![1]) / 1024;
+    await stop(retrier);
+    record('7 WhatsApp drain', `worker RSS, ${queued!.count.toLocaleString('en')} queued, Twilio down`, `${rss.toFixed(0)} MiB`);
+  } finally {
+    await twilio.close();
+  }
+}
+
 async function main(): Promise<void> {
   process.stdout.write(`npm run bench${full ? ' --full' : ''}: ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${seconds} s per load\n`);
   const db = await database();
@@ -316,7 +393,8 @@ async function main(): Promise<void> {
       SELECT count(*) = max(seq) AND count(DISTINCT seq) = count(*) AS ok FROM earnings WHERE user_id = ${hot!.id}`;
     check(hotSeq!.ok, '6: the hot referrer\'s seq is gap-free');
 
-    record('7 WhatsApp drain', 'outbox drain against a fake Twilio', 'not measured yet');
+    process.stdout.write('\n7. WhatsApp: outbox drain against a local fake Twilio\n');
+    await whatsappDrain(db.url, sql, coldRoots, coldReferrers, coldBuyers);
   } finally {
     await sql.end();
     await db.stop();
