@@ -102,10 +102,10 @@ async function insertRate(url: string, connections: number, insert: (sql: postgr
   return { perSecond: count / elapsed, count, latencies };
 }
 
-async function startBridge(url: string): Promise<{ port: number; child: ChildProcess; stop(): Promise<void> }> {
+async function startBridge(url: string, env: Record<string, string> = {}): Promise<{ port: number; child: ChildProcess; stop(): Promise<void> }> {
   const child = spawn('node', ['dist/bridge/src/main.js'], {
     cwd: projectRoot,
-    env: { ...process.env, DATABASE_URL: url, PORT: '0', HOST: '127.0.0.1', LOG_FORMAT: 'json', LOG_LEVEL: 'info', WHATSAPP_WORKER: 'false', LOG_EARNINGS: 'false' },
+    env: { ...process.env, DATABASE_URL: url, PORT: '0', HOST: '127.0.0.1', LOG_FORMAT: 'json', LOG_LEVEL: 'info', WHATSAPP_WORKER: 'false', LOG_EARNINGS: 'false', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const port = await new Promise<number>((resolve, reject) => {
@@ -319,14 +319,17 @@ async function main(): Promise<void> {
              (SELECT bool_and(ok) FROM (SELECT count(*) = max(seq) AND count(DISTINCT seq) = count(*) AS ok FROM earnings GROUP BY user_id) per_user) AS "hotSeqOk"`;
     check(ledger!.earnings === 2 * ledger!.purchases && ledger!.hotSeqOk, '1: every purchase credited exactly twice, every seq gap-free');
 
-    const bridge = await startBridge(db.url);
-    try {
-      process.stdout.write('\n2. HTTP purchases (autocannon, POST /api/purchase)\n');
-      for (const connections of [1, 10, 50]) {
+    process.stdout.write('\n2. HTTP purchases (autocannon, POST /api/purchase)\n');
+    const httpRate = new Map<string, number>();
+    for (const batching of [false, true]) {
+      const httpBridge = await startBridge(db.url, { PURCHASE_BATCHING: String(batching) });
+      const mode = batching ? 'grouped' : 'one tx each';
+      try {
+        for (const connections of [1, 10, 50]) {
         const [before] = await sql<{ count: number }[]>`SELECT count(*)::int FROM purchases`;
         let k = 0;
         const result = await autocannon({
-          url: `http://127.0.0.1:${bridge.port}/api/purchase`, connections, duration: seconds,
+          url: `http://127.0.0.1:${httpBridge.port}/api/purchase`, connections, duration: seconds,
           requests: [{
             method: 'POST', headers: { 'content-type': 'application/json' },
             setupRequest: (request) => ({ ...request, body: JSON.stringify({ userId: coldBuyer(k++), amount: '1.00' }) }),
@@ -338,10 +341,21 @@ async function main(): Promise<void> {
         const inserted = after!.count - before!.count;
         const ok = check(result.non2xx === 0 && inserted >= result['2xx'] && inserted - result['2xx'] <= connections, `2: ${connections} conn: every answered request is one purchase`);
         const ratio = result.requests.average / (ceiling.get(connections) ?? NaN);
-        record('2 HTTP purchases', `${connections} conn: req/s, p50, p99`, `${result.requests.average.toFixed(0)}/s, ${result.latency.p50} ms, ${result.latency.p99} ms`,
+        httpRate.set(`${mode}/${connections}`, result.requests.average);
+        record('2 HTTP purchases', `${mode}, ${connections} conn: req/s, p50, p99`, `${result.requests.average.toFixed(0)}/s, ${result.latency.p50} ms, ${result.latency.p99} ms`,
           `${(ratio * 100).toFixed(0)}% of 1(b)${ok ? '' : '; CHECK FAILED'}`);
       }
 
+      } finally {
+        await httpBridge.stop();
+      }
+    }
+    for (const connections of [10, 50]) {
+      record('2 HTTP purchases', `grouping's gain at ${connections} conn`, `${((httpRate.get(`grouped/${connections}`)! / httpRate.get(`one tx each/${connections}`)!) * 100 - 100).toFixed(0)}%`);
+    }
+
+    const bridge = await startBridge(db.url);
+    try {
       const maxRate = Math.max(...ceiling.values());
       const watcher = await subscribe(bridge.port, hot!.id);
       for (const load of ['idle', '50% load'] as const) {

@@ -210,3 +210,25 @@ describe('health and metrics', () => {
     }
   });
 });
+
+describe('concurrent purchases, grouped into shared transactions', () => {
+  test('each request gets its own answer, whatever else arrived with it', async () => {
+    const before = await ledgerSize();
+    const bodies: Array<[unknown, number, string?]> = [
+      ...Array.from({ length: 12 }, (_, i): [unknown, number] => [{ userId: 4, amount: `${i + 1}.25` }, 201]),
+      [{ userId: 4, amount: '1.005' }, 422, 'INVALID_AMOUNT'],
+      [{ userId: 4, amount: '0' }, 422, 'INVALID_AMOUNT'],
+      [{ userId: 999999, amount: '5' }, 404, 'USER_NOT_FOUND'],
+      ...Array.from({ length: 5 }, (_, i): [unknown, number] => [{ userId: 3, amount: `${i + 1}` }, 201]),
+    ];
+    const responses = await Promise.all(bodies.map(([body]) => call('POST', '/api/purchase', body)));
+    responses.forEach((response, index) => {
+      const [body, status, code] = bodies[index]!;
+      expect({ status: response.status, code: response.json.error?.code }, JSON.stringify(body)).toEqual({ status, code });
+      if (status === 201) expect(response.json.purchase.amount).toBe(Number((body as { amount: string }).amount).toFixed(2));
+    });
+    const after = await ledgerSize();
+    expect(after!.purchases - before!.purchases).toBe(17);
+    expect(after!.earnings - before!.earnings).toBe(17 * 2);
+  });
+});

@@ -31,7 +31,7 @@ describe('migrations', () => {
       expect(count).toBe(files.length);
     } finally {
       await sql.end();
-      await admin.unsafe(`DROP DATABASE ${name} WITH (FORCE)`);
+      await dropWhenIdle(admin, name);
       await admin.end();
     }
   });
@@ -47,11 +47,26 @@ describe('migrations', () => {
         readdirSync(migrationsDir).filter((file) => file.endsWith('.sql')).map((file) => file.replace(/\.sql$/, '')).sort(),
       );
     } finally {
-      await admin.unsafe(`DROP DATABASE ${name} WITH (FORCE)`);
+      await dropWhenIdle(admin, name);
       await admin.end();
     }
   });
 });
+
+/**
+ * node-pg-migrate ends its connection without waiting for the server to let
+ * go of it; dropping the database WITH (FORCE) before that would terminate
+ * the connection under its feet, an error nobody is listening for.
+ */
+async function dropWhenIdle(admin: postgres.Sql, name: string): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (Date.now() < deadline) {
+    const [row] = await admin<{ count: number }[]>`SELECT count(*)::int AS count FROM pg_stat_activity WHERE datname = ${name}`;
+    if (row!.count === 0) break;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  await admin.unsafe(`DROP DATABASE ${name} WITH (FORCE)`);
+}
 
 async function schemaFingerprint(sql: postgres.Sql) {
   return sql`

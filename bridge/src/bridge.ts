@@ -5,6 +5,8 @@
 import { createAuth } from './auth.js';
 import type { Config } from './config.js';
 import type { Sql } from './db.js';
+import { recordPurchase } from './ledger.js';
+import { createPurchaseBatcher } from './purchase-batcher.js';
 import { startEarningFeed, type EarningEventRecord, type EarningFeed } from './earning-feed.js';
 import type { Logger } from './log.js';
 import { createMetrics, registerOutboxDepth, type Metrics } from './metrics.js';
@@ -65,6 +67,9 @@ export async function startBridge(options: {
       metrics,
       maxBackpressureBytes: config.wsMaxBackpressureBytes,
       whatsapp: config.whatsapp,
+      recordPurchase: config.purchaseBatching
+        ? createPurchaseBatcher(sql).record
+        : (request) => recordPurchase(sql, request),
       worker: () => worker,
     });
     if (config.whatsapp.workerEnabled) {

@@ -13,6 +13,8 @@ export interface Config {
   production: boolean;
   /** Log a line for every earning (on by default with the embedded database). */
   logEarnings: boolean;
+  /** Group concurrent HTTP purchases into shared transactions. */
+  purchaseBatching: boolean;
   /** Per-socket bytes waiting to be sent before a slow consumer is closed. */
   wsMaxBackpressureBytes: number;
   whatsapp: WhatsAppConfig;
@@ -72,6 +74,7 @@ export function readConfig(env: Environment = process.env): Config {
     auth,
     production,
     logEarnings: optional(env, 'LOG_EARNINGS', parseBoolean) ?? databaseUrl === undefined,
+    purchaseBatching: optional(env, 'PURCHASE_BATCHING', parseBoolean) ?? true,
     wsMaxBackpressureBytes: optional(env, 'WS_MAX_BACKPRESSURE_BYTES', parsePositiveInteger) ?? 1024 * 1024,
     whatsapp: readWhatsAppConfig(env),
     logLevel: optional(env, 'LOG_LEVEL', oneOf(logLevels)) ?? 'info',

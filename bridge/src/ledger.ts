@@ -26,27 +26,55 @@ export interface PurchaseOutcome {
 
 /** Inserts a purchase (the trigger credits the referrers) and reads back its earnings, in one transaction. */
 export async function recordPurchase(sql: Sql, request: PurchaseRequest): Promise<PurchaseOutcome> {
-  return sql.begin(async (tx) => {
-    const [inserted] = await tx<{ id: string }[]>`
-      INSERT INTO purchases (user_id, amount, idempotency_key)
-      VALUES (${request.userId}, ${request.amount}, ${request.idempotencyKey ?? null})
-      ON CONFLICT (idempotency_key) DO NOTHING
-      RETURNING id`;
-    if (inserted) return { created: true, receipt: await purchaseReceipt(tx, inserted.id) };
+  const [outcome] = await recordPurchases(sql, [request]);
+  if (outcome instanceof ApiError) throw outcome;
+  return outcome!;
+}
 
-    const [earlier] = await tx<{ id: string; sameRequest: boolean }[]>`
-      SELECT id, (user_id = ${request.userId} AND amount = ${request.amount}::numeric) AS "sameRequest"
-      FROM purchases WHERE idempotency_key = ${request.idempotencyKey ?? null}`;
-    if (!earlier?.sameRequest) {
-      throw new ApiError(409, 'IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was already used for a different purchase; use a new key for a new purchase');
+/**
+ * Inserts several purchases in one statement and one transaction (so the
+ * trigger runs, and NOTIFY commits, once for all), and answers each as if it
+ * had been recorded alone: its receipt, the receipt of an earlier purchase
+ * with the same Idempotency-Key, or a 409 when that key was used for another
+ * purchase. A request the database refuses fails the whole statement: the
+ * caller then records the requests one by one to give each its own answer.
+ */
+export async function recordPurchases(sql: Sql, requests: PurchaseRequest[]): Promise<Array<PurchaseOutcome | ApiError>> {
+  return sql.begin(async (tx) => {
+    const ids = (await tx<{ id: string }[]>`
+      SELECT nextval(pg_get_serial_sequence('purchases', 'id'))::text AS id FROM generate_series(1, ${requests.length})`).map((row) => row.id);
+    const inserted = new Set((await tx<{ id: string }[]>`
+      INSERT INTO purchases (id, user_id, amount, idempotency_key)
+      SELECT * FROM unnest(${ids}::bigint[], ${requests.map((request) => request.userId)}::int[],
+                           ${requests.map((request) => request.amount)}::numeric[],
+                           ${requests.map((request) => request.idempotencyKey ?? null)}::text[])
+      ON CONFLICT (idempotency_key) DO NOTHING
+      RETURNING id::text`).map((row) => row.id));
+
+    // Requests whose key was taken: by an earlier purchase, or by one above.
+    const replays = requests.flatMap((request, index) => (inserted.has(ids[index]!) ? [] : [{ request, index }]));
+    const earlier = new Map<number, { id: string; sameRequest: boolean }>();
+    for (const { request, index } of replays) {
+      const [row] = await tx<{ id: string; sameRequest: boolean }[]>`
+        SELECT id::text, (user_id = ${request.userId} AND amount = ${request.amount}::numeric) AS "sameRequest"
+        FROM purchases WHERE idempotency_key = ${request.idempotencyKey ?? null}`;
+      earlier.set(index, row!);
     }
-    return { created: false, receipt: await purchaseReceipt(tx, earlier.id) };
+
+    const receipts = await purchaseReceipts(tx, [...inserted, ...[...earlier.values()].map((row) => row.id)]);
+    return requests.map((_, index) => {
+      if (inserted.has(ids[index]!)) return { created: true, receipt: receipts.get(ids[index]!)! };
+      const replay = earlier.get(index)!;
+      return replay.sameRequest
+        ? { created: false, receipt: receipts.get(replay.id)! }
+        : new ApiError(409, 'IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was already used for a different purchase; use a new key for a new purchase');
+    });
   });
 }
 
-async function purchaseReceipt(sql: Queryable, purchaseId: string): Promise<PurchaseReceipt> {
-  const [row] = await sql<{ receipt: PurchaseReceipt }[]>`
-    SELECT json_build_object(
+async function purchaseReceipts(sql: Queryable, purchaseIds: string[]): Promise<Map<string, PurchaseReceipt>> {
+  const rows = await sql<{ id: string; receipt: PurchaseReceipt }[]>`
+    SELECT p.id::text, json_build_object(
       'purchase', json_build_object(
         'id', p.id,
         'userId', p.user_id,
@@ -59,8 +87,8 @@ async function purchaseReceipt(sql: Queryable, purchaseId: string): Promise<Purc
                  'amount', decimal_text(e.amount), 'seq', e.seq) ORDER BY e.level)
         FROM earnings e WHERE e.purchase_id = p.id), '[]')
     ) AS receipt
-    FROM purchases p WHERE p.id = ${purchaseId}`;
-  return row!.receipt;
+    FROM purchases p WHERE p.id = ANY(${purchaseIds}::bigint[])`;
+  return new Map(rows.map((row) => [row.id, row.receipt]));
 }
 
 /** Totals by level for one user; every configured level is listed, at zero when empty. */

@@ -6,6 +6,7 @@ import type { Auth } from './auth.js';
 import type { WhatsAppConfig } from './config.js';
 import type { WhatsAppWorker } from './whatsapp/worker.js';
 import type { Sql } from './db.js';
+import type { PurchaseOutcome, PurchaseRequest } from './ledger.js';
 import type { EarningFeed } from './earning-feed.js';
 import { Failure } from './failure.js';
 import { ApiError } from './http/api-error.js';
@@ -37,6 +38,7 @@ export interface ServerOptions {
   metrics: Metrics;
   maxBackpressureBytes: number;
   whatsapp: WhatsAppConfig;
+  recordPurchase: (request: PurchaseRequest) => Promise<PurchaseOutcome>;
   /** The in-process WhatsApp worker, if it runs here. */
   worker: () => WhatsAppWorker | undefined;
 }
@@ -56,7 +58,7 @@ export async function startServer(options: ServerOptions): Promise<Server> {
   const routes: Record<string, { method: 'get' | 'post'; handler: Handler }> = {
     ...pageRoutes(),
     '/openapi.json': openApiRoute(),
-    ...apiRoutes({ sql, auth, log, whatsapp: options.whatsapp }),
+    ...apiRoutes({ sql, auth, log, whatsapp: options.whatsapp, recordPurchase: options.recordPurchase }),
     '/health': { method: 'get', handler: () => health(options, openSockets.size) },
     '/metrics': {
       method: 'get',

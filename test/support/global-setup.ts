@@ -25,6 +25,12 @@ export default async function setup(project: TestProject) {
   const admin = postgres(server.adminUrl, { max: 1, onnotice: () => undefined });
   await admin.unsafe(`CREATE DATABASE ${templateDatabase}`);
   await migrate(databaseUrlFor(server.adminUrl, templateDatabase), pino({ level: 'silent' }));
+  // A template can be cloned only once its last connection (the migration's) is gone.
+  for (let waited = 0; waited < 5000; waited += 20) {
+    const [row] = await admin<{ count: number }[]>`SELECT count(*)::int AS count FROM pg_stat_activity WHERE datname = ${templateDatabase}`;
+    if (row!.count === 0) break;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
   console.log(`tests run on ${server.description}, template database ${templateDatabase}`);
 
   project.provide('adminDatabaseUrl', server.adminUrl);

@@ -8,12 +8,14 @@ import type { Sql } from '../db.js';
 import { notificationsOf } from '../whatsapp/outbox.js';
 import { statusCallbackHandler } from '../whatsapp/status-callback.js';
 import type { Logger } from '../log.js';
-import { createUser, earningsSummary, eventsAfter, recordPurchase, userExists, unknownUser } from '../ledger.js';
+import { createUser, earningsSummary, eventsAfter, userExists, unknownUser, type PurchaseOutcome, type PurchaseRequest } from '../ledger.js';
 import { badRequest, unprocessable } from './api-error.js';
 import type { Handler, Request } from './exchange.js';
 
 export interface RouteContext {
   sql: Sql;
+  /** Records purchases, one by one or grouped into shared transactions. */
+  recordPurchase: (request: PurchaseRequest) => Promise<PurchaseOutcome>;
   auth: Auth;
   log: Logger;
   whatsapp: WhatsAppConfig;
@@ -21,7 +23,7 @@ export interface RouteContext {
 
 const maxEventsPerPage = 1000;
 
-export function apiRoutes({ sql, auth, log, whatsapp }: RouteContext): Record<string, { method: 'get' | 'post'; handler: Handler }> {
+export function apiRoutes({ sql, auth, log, whatsapp, recordPurchase }: RouteContext): Record<string, { method: 'get' | 'post'; handler: Handler }> {
   return {
     '/api/purchase': {
       method: 'post',
@@ -34,7 +36,7 @@ export function apiRoutes({ sql, auth, log, whatsapp }: RouteContext): Record<st
         if (idempotencyKey !== undefined && idempotencyKey.length > 200) {
           throw unprocessable('INVALID_IDEMPOTENCY_KEY', 'Idempotency-Key must be at most 200 characters');
         }
-        const outcome = await recordPurchase(sql, { userId, amount, idempotencyKey });
+        const outcome = await recordPurchase({ userId, amount, idempotencyKey });
         const { purchase, earnings } = outcome.receipt;
         log.info(
           { purchaseId: purchase.id, userId, idempotencyKey, replayed: !outcome.created },

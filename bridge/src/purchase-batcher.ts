@@ -1,0 +1,54 @@
+// Groups HTTP purchases that arrive together into one transaction: NOTIFY
+// serialises commits, so one commit for many purchases raises the ceiling.
+// No request waits for company: a batch starts as soon as the previous one is
+// done, with whatever has arrived meanwhile. Each request still gets exactly
+// the answer it would have got alone (see recordPurchases).
+
+import type { Sql } from './db.js';
+import { ApiError } from './http/api-error.js';
+import { recordPurchase, recordPurchases, type PurchaseOutcome, type PurchaseRequest } from './ledger.js';
+
+interface Waiting {
+  request: PurchaseRequest;
+  resolve(outcome: PurchaseOutcome): void;
+  reject(error: unknown): void;
+}
+
+const maxBatch = 64;
+
+export function createPurchaseBatcher(sql: Sql) {
+  const waiting: Waiting[] = [];
+  let flushing = false;
+
+  async function flush(): Promise<void> {
+    flushing = true;
+    while (waiting.length > 0) {
+      const batch = waiting.splice(0, maxBatch);
+      try {
+        const outcomes = await recordPurchases(sql, batch.map((entry) => entry.request));
+        outcomes.forEach((outcome, index) => {
+          if (outcome instanceof ApiError) batch[index]!.reject(outcome);
+          else batch[index]!.resolve(outcome);
+        });
+      } catch (error) {
+        if (batch.length === 1) {
+          batch[0]!.reject(error);
+          continue;
+        }
+        // A request the database refuses fails the whole statement: record
+        // each alone, so that each gets its own answer.
+        await Promise.all(batch.map((entry) => recordPurchase(sql, entry.request).then(entry.resolve, entry.reject)));
+      }
+    }
+    flushing = false;
+  }
+
+  return {
+    record(request: PurchaseRequest): Promise<PurchaseOutcome> {
+      return new Promise((resolve, reject) => {
+        waiting.push({ request, resolve, reject });
+        if (!flushing) void flush();
+      });
+    },
+  };
+}
