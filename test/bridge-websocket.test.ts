@@ -126,6 +126,22 @@ describe('live earnings over /ws', () => {
     await Promise.all(clients.map((client) => client.close()));
   });
 
+  test('subscribe, unsubscribe and subscribe again in one breath: one live subscription, every event once', async () => {
+    const [referrer, buyer] = await createReferralChain(db.sql, 2);
+    await db.sql`INSERT INTO purchases (user_id, amount) VALUES (${buyer!}, 1)`;
+    const client = await connectClient(bridge.ws);
+    client.send({ type: 'subscribe', userId: referrer, after: 0 });
+    client.send({ type: 'unsubscribe', userId: referrer });
+    client.send({ type: 'subscribe', userId: referrer, after: 0 });
+    await client.waitForFrame('the second subscription', () => client.frames.filter((frame) => frame.type === 'subscribed').length >= 1);
+    for (let i = 2; i <= 5; i++) await db.sql`INSERT INTO purchases (user_id, amount) VALUES (${buyer!}, ${i})`;
+    await client.waitForEvents(5);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(client.frames.filter((frame) => frame.type === 'subscribed')).toHaveLength(1);
+    expect(seqsOf(client, referrer!)).toEqual([1, 2, 3, 4, 5]);
+    await client.close();
+  });
+
   test('unsubscribe stops the events of that user only', async () => {
     const [a, buyerA] = await createReferralChain(db.sql, 2);
     const [b, buyerB] = await createReferralChain(db.sql, 2);

@@ -16,6 +16,16 @@ interface Waiting {
 
 const maxBatch = 64;
 
+/**
+ * Errors the database raises while running the statement, which roll the
+ * whole transaction back: bad data (class 22), a broken rule (class 23), a
+ * deadlock or serialization failure (40P01, 40001).
+ */
+function refusedBeforeCommit(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' && (/^2[23]/.test(code) || code === '40P01' || code === '40001');
+}
+
 export function createPurchaseBatcher(sql: Sql) {
   const waiting: Waiting[] = [];
   let flushing = false;
@@ -31,8 +41,10 @@ export function createPurchaseBatcher(sql: Sql) {
           else batch[index]!.resolve(outcome);
         });
       } catch (error) {
-        if (batch.length === 1) {
-          batch[0]!.reject(error);
+        if (batch.length === 1 || !refusedBeforeCommit(error)) {
+          // Anything else (a lost connection, say) may have struck after the
+          // commit: retrying could record purchases twice, so all fail.
+          for (const entry of batch) entry.reject(error);
           continue;
         }
         // A request the database refuses fails the whole statement: record

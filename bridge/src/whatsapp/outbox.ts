@@ -36,6 +36,18 @@ export async function claimDueMessages(sql: Sql, worker: string, limit: number, 
               message.recipient, message.variables, message.attempts`;
 }
 
+/**
+ * Extends this worker's claim just before it sends; false when the claim ran
+ * out and another worker may have taken the message (then it is not sent).
+ */
+export async function renewLease(sql: Sql, id: string, worker: string, leaseMs: number): Promise<boolean> {
+  const rows = await sql`
+    UPDATE whatsapp_outbox SET lease_expires_at = now() + ${leaseMs} * interval '1 millisecond'
+    WHERE id = ${id} AND status = 'sending' AND leased_by = ${worker}
+    RETURNING id`;
+  return rows.length > 0;
+}
+
 /** Every outcome below applies only while the row is still this worker's claim. */
 export async function markSent(sql: Sql, id: string, worker: string, twilioSid: string): Promise<void> {
   await sql`

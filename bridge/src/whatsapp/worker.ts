@@ -13,7 +13,7 @@ import { settleWithin } from '../settle.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { maskPhone, messageBody } from './message.js';
-import { claimDueMessages, markForRetry, markGivenUp, markSent, markSkipped, type ClaimedMessage } from './outbox.js';
+import { claimDueMessages, markForRetry, markGivenUp, markSent, markSkipped, renewLease, type ClaimedMessage } from './outbox.js';
 import { backoffMs, classifyFailure, unknownErrorAttempts } from './retry-policy.js';
 import type { WhatsAppSender } from './twilio-sender.js';
 
@@ -95,6 +95,11 @@ export async function startWhatsAppWorker(options: {
         return;
       }
       await paced();
+      // Waiting for its turn may have outlasted the lease.
+      if (!(await renewLease(sql, message.id, workerId, config.leaseMs))) {
+        log.warn(context, 'WhatsApp message no longer claimed by this worker after waiting its turn; not sending it');
+        return;
+      }
       const started = Date.now();
       let sid: string;
       try {

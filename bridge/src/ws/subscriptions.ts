@@ -17,13 +17,21 @@ import { apiErrorFromDatabase } from '../database-errors.js';
 import { ProtocolError, closeCodes, frames, maxSubscriptionsPerSocket } from './protocol.js';
 
 export interface SocketData {
-  /** Subscriptions of this socket: "starting" until it has caught up, then "live". */
-  subscriptions: Map<number, 'starting' | 'live'>;
+  /**
+   * Subscriptions of this socket, each "starting" until it has caught up,
+   * then "live". Compared by identity: a subscription that was dropped and
+   * made again while the first was still starting is a different object.
+   */
+  subscriptions: Map<number, Subscription>;
   closed: boolean;
   /** Resolves waiters when the socket's backpressure drains. */
   drained: Array<() => void>;
   /** From the URL (/ws?userId=2&after=17&token=…), subscribed at open. */
   initial?: { userId: unknown; after: unknown; token: string | undefined };
+}
+
+export interface Subscription {
+  state: 'starting' | 'live';
 }
 
 export type Socket = WebSocket<SocketData>;
@@ -79,27 +87,37 @@ export function createSubscriptions(options: {
     if (data.subscriptions.size >= maxSubscriptionsPerSocket) {
       throw new ProtocolError('TOO_MANY_SUBSCRIPTIONS', `at most ${maxSubscriptionsPerSocket} users per connection`, userId);
     }
-    data.subscriptions.set(userId, 'starting');
+    const subscription: Subscription = { state: 'starting' };
+    data.subscriptions.set(userId, subscription);
     join(ws, userId);
+    // False once the socket closed or this subscription was dropped (and maybe made anew).
+    const current = () => !data.closed && data.subscriptions.get(userId) === subscription;
+    const feed = options.feed();
     try {
       await auth.authorizeRead(userId, token);
+      if (!current()) return;
       if (!(await userExists(sql, userId))) throw new ProtocolError('USER_NOT_FOUND', `there is no user ${userId}`, userId);
-      const feed = options.feed();
+      if (!current()) return;
       const lastSeq = await feed.watch(userId);
-      if (data.closed || data.subscriptions.get(userId) !== 'starting') return;
+      if (after !== undefined && current()) await waitForFeedToReach(userId, after);
+      if (!current()) {
+        // The feed may have started following the user for nobody.
+        if (!socketsOf.has(userId)) feed.unwatch(userId);
+        return;
+      }
       ws.cork(() => {
         send(ws, frames.subscribed(userId, Math.max(lastSeq, feed.lastSeq(userId) ?? lastSeq)));
-        if (after === undefined) goLive(ws, userId);
+        if (after === undefined) goLive(ws, userId, subscription);
       });
-      if (after !== undefined) await replayThenGoLive(ws, userId, after);
+      if (after !== undefined) await replayThenGoLive(ws, userId, after, subscription, current);
     } catch (error) {
-      if (data.subscriptions.get(userId) === 'starting') leave(ws, userId);
+      if (current()) leave(ws, userId);
       throw error;
     }
   }
 
-  function goLive(ws: Socket, userId: number): void {
-    ws.getUserData().subscriptions.set(userId, 'live');
+  function goLive(ws: Socket, userId: number, subscription: Subscription): void {
+    subscription.state = 'live';
     ws.subscribe(topicOf(userId));
   }
 
@@ -108,24 +126,22 @@ export function createSubscriptions(options: {
    * with what the feed has published, then joins the live topic in that same
    * tick: what the feed publishes next is exactly what comes after.
    */
-  async function replayThenGoLive(ws: Socket, userId: number, after: number): Promise<void> {
-    const data = ws.getUserData();
+  async function replayThenGoLive(ws: Socket, userId: number, after: number, subscription: Subscription, current: () => boolean): Promise<void> {
     const feed = options.feed();
-    await waitForFeedToReach(userId, after);
     let cursor = after;
     for (;;) {
       const page = await eventsAfter(sql, userId, cursor, replayPageSize);
-      if (data.closed || data.subscriptions.get(userId) !== 'starting') return;
+      if (!current()) return;
       const published = feed.lastSeq(userId) ?? 0;
       const ready = page.filter((event) => event.seq <= published);
       ws.cork(() => {
         for (const event of ready) send(ws, event.json);
         cursor = ready.at(-1)?.seq ?? cursor;
-        if (cursor >= published) goLive(ws, userId);
+        if (cursor >= published) goLive(ws, userId, subscription);
       });
       metrics.eventsDelivered.inc({ path: 'replay' }, ready.length);
       checkBackpressure(ws);
-      if (data.closed || data.subscriptions.get(userId) === 'live') return;
+      if (!current() || subscription.state === 'live') return;
       // Not caught up yet: a full page, or the feed published more while
       // the page was read. Either way, read on once the socket has room.
       await drained(ws);
