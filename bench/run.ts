@@ -5,7 +5,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
@@ -15,9 +15,10 @@ import autocannon from 'autocannon';
 import postgres from 'postgres';
 import { pino } from 'pino';
 import WebSocket from 'ws';
-import { startEmbeddedDatabase, type EmbeddedDatabase } from '../bridge/src/embedded-database.js';
 import { migrate } from '../bridge/src/migrate.js';
 import { projectRoot } from '../bridge/src/project-paths.js';
+import { databaseUrlFor } from '../test/support/database-url.js';
+import { startPostgresServer } from '../test/support/postgres-server.js';
 
 const full = process.argv.includes('--full');
 const seconds = full ? 10 : 3;
@@ -41,42 +42,20 @@ const percentile = (values: number[], p: number) => {
 };
 const ms = (value: number) => `${value.toFixed(2)} ms`;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
+/** A fresh, migrated database on the same server the tests would use (DATABASE_URL, or an embedded one). */
 async function database(): Promise<{ url: string; stop(): Promise<void> }> {
-  let serverUrl = process.env.DATABASE_URL;
-  let embedded: EmbeddedDatabase | undefined;
-  let folder: string | undefined;
-  if (!serverUrl) {
-    folder = await mkdtemp(path.join(os.tmpdir(), 'referral-bench-'));
-    await chmod(folder, 0o755);
-    embedded = await startEmbeddedDatabase({ dataDir: path.join(folder, 'postgres'), port: await freePort() }, silent);
-    serverUrl = embedded.url;
-  }
+  const server = await startPostgresServer();
   const name = `referral_bench_${Date.now()}`;
-  const admin = postgres(serverUrl, { max: 1, onnotice: () => undefined });
+  const admin = postgres(server.adminUrl, { max: 1, onnotice: () => undefined });
   await admin.unsafe(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  await migrate(url.toString(), silent);
+  const url = databaseUrlFor(server.adminUrl, name);
+  await migrate(url, silent);
   return {
-    url: url.toString(),
+    url,
     async stop() {
-      const dropper = postgres(serverUrl!, { max: 1, onnotice: () => undefined });
-      await dropper.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await dropper.end();
-      await embedded?.stop();
-      if (folder) await rm(folder, { recursive: true, force: true });
+      await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await admin.end();
+      await server.stop();
     },
   };
 }

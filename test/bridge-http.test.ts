@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startTestBridge, type TestBridge } from './support/bridge.js';
 import { useTestDatabase } from './support/database.js';
+import { callBridge } from './support/http.js';
 import { loadOriginalDemoUsers } from './support/demo-tree.js';
 import { subscribedClient } from './support/ws-client.js';
 
@@ -19,15 +20,8 @@ afterAll(async () => {
   await bridge?.stop();
 });
 
-async function call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
-  const response = await fetch(`${bridge.http}${path}`, {
-    method,
-    headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
-    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
-  });
-  const text = await response.text();
-  return { status: response.status, headers: response.headers, text, json: text.startsWith('{') ? JSON.parse(text) : undefined };
-}
+const call = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
+  callBridge(bridge.http, method, path, body, headers);
 
 async function ledgerSize() {
   const [row] = await db.sql<{ purchases: number; earnings: number; users: number }[]>`

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { openApiFile } from '../bridge/src/http/openapi.js';
 import { startTestBridge, type TestBridge } from './support/bridge.js';
 import { useTestDatabase } from './support/database.js';
+import { callBridge } from './support/http.js';
 import { loadOriginalDemoUsers } from './support/demo-tree.js';
 
 const spec = parse(readFileSync(openApiFile, 'utf8')) as {
@@ -38,21 +39,15 @@ function expectDescribed(pathTemplate: string, method: string, status: number, b
   expect(validate(body), `${method.toUpperCase()} ${pathTemplate} ${status}: ${JSON.stringify(validate.errors)}`).toBe(true);
 }
 
-async function call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
-  const response = await fetch(`${bridge.http}${path}`, {
-    method,
-    headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
-    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
-  });
-  return { status: response.status, body: await response.json() as unknown };
-}
+const call = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
+  callBridge(bridge.http, method, path, body, headers);
 
 describe('the OpenAPI description', () => {
   test('is OpenAPI 3.1 and served as JSON at /openapi.json', async () => {
     expect(spec.openapi).toBe('3.1.0');
     const served = await call('GET', '/openapi.json');
     expect(served.status).toBe(200);
-    expect(served.body).toEqual(JSON.parse(JSON.stringify(spec)));
+    expect(served.json).toEqual(JSON.parse(JSON.stringify(spec)));
   });
 
   test.each([
@@ -72,16 +67,16 @@ describe('the OpenAPI description', () => {
   ])('%s %s answers as described (%s → %i)', async (template, method, path, body, status) => {
     const response = await call(method.toUpperCase(), path, body);
     expect(response.status).toBe(status);
-    expectDescribed(template, method, status, response.body);
+    expectDescribed(template, method, status, response.json);
   });
 
   test('an idempotent replay (200) and a reused key (409) answer as described', async () => {
     await call('POST', '/api/purchase', { userId: 3, amount: '5' }, { 'idempotency-key': 'openapi-1' });
     const replay = await call('POST', '/api/purchase', { userId: 3, amount: '5' }, { 'idempotency-key': 'openapi-1' });
-    expectDescribed('/api/purchase', 'post', 200, replay.body);
+    expectDescribed('/api/purchase', 'post', 200, replay.json);
     const conflict = await call('POST', '/api/purchase', { userId: 3, amount: '6' }, { 'idempotency-key': 'openapi-1' });
     expect(conflict.status).toBe(409);
-    expectDescribed('/api/purchase', 'post', 409, conflict.body);
+    expectDescribed('/api/purchase', 'post', 409, conflict.json);
   });
 
   test('the check refuses a body the description does not allow', () => {
