@@ -15,4 +15,3 @@ export class ApiError extends Error {
 
 export const badRequest = (code: string, message: string) => new ApiError(400, code, message);
 export const unprocessable = (code: string, message: string) => new ApiError(422, code, message);
-export const notFound = (code: string, message: string) => new ApiError(404, code, message);

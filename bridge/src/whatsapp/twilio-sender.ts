@@ -15,7 +15,7 @@ export interface WhatsAppSender {
 type TwilioSettings = NonNullable<WhatsAppConfig['twilio']>;
 
 /** The parameters of Twilio's "create a Message" call (camelCase, as the twilio package takes them). */
-export function messageParameters(settings: TwilioSettings, config: Pick<WhatsAppConfig, 'currencyLabel' | 'statusCallbackUrl'>, recipient: string, variables: MessageVariables) {
+function messageParameters(settings: TwilioSettings, config: Pick<WhatsAppConfig, 'currencyLabel' | 'statusCallbackUrl'>, recipient: string, variables: MessageVariables) {
   return {
     from: settings.from,
     to: `whatsapp:${recipient}`,

@@ -8,7 +8,7 @@ import type { Metrics } from '../metrics.js';
 import { ProtocolError, closeCodes, maxClientFrameBytes, parseAfter, parseClientMessage, parseUserId } from './protocol.js';
 import type { Socket, SocketData, Subscriptions } from './subscriptions.js';
 
-export const idleTimeoutSeconds = 60;
+const idleTimeoutSeconds = 60;
 
 export function webSocketEndpoint(options: {
   subscriptions: Subscriptions;
