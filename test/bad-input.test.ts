@@ -81,6 +81,26 @@ describe('bad purchases', () => {
     expect(earning!.seq).toBe(Number(before!.purchases) + 1);
   });
 
+  test.each([
+    ['empty', '', 'purchases_idempotency_key_is_1_to_200_characters'],
+    ['201 characters long', 'k'.repeat(201), 'purchases_idempotency_key_is_1_to_200_characters'],
+    ['holding a space', 'order 7781', 'purchases_idempotency_key_is_visible_ascii'],
+    ['holding a tab', 'order\t7781', 'purchases_idempotency_key_is_visible_ascii'],
+    ['not ASCII', 'bestellung-ä', 'purchases_idempotency_key_is_visible_ascii'],
+  ])('an idempotency key that is %s is refused and leaves nothing behind', async (_, key, constraint) => {
+    const before = await ledgerSize();
+    await expect(db.sql`INSERT INTO purchases (user_id, amount, idempotency_key) VALUES (${buyer}, 10, ${key})`).rejects
+      .toMatchObject({ code: '23514', constraint_name: constraint });
+    expect(await ledgerSize()).toEqual(before);
+  });
+
+  test('an idempotency key of 200 visible ASCII characters is accepted', async () => {
+    const key = `!~${'k'.repeat(196)}{}`;
+    const [row] = await db.sql<{ key: string }[]>`
+      INSERT INTO purchases (user_id, amount, idempotency_key) VALUES (${buyer}, 10, ${key}) RETURNING idempotency_key AS key`;
+    expect(row!.key).toBe(key);
+  });
+
   test('equal values with more digits are accepted as the same amount', async () => {
     const purchaseId = await purchase(db.sql, buyer, '12.500');
     const [earning] = await db.sql<{ amount: string }[]>`

@@ -43,6 +43,8 @@ export interface EarningFeedOptions {
   reconcileEveryMs?: number;
   pingEveryMs?: number;
   onListenerReconnect?: () => void;
+  /** Called for each seq gap found in the ledger itself (impossible through SQL; see deliverAfterLastSeq). */
+  onSeqGap?: () => void;
 }
 
 interface EarningIdRange {
@@ -170,10 +172,20 @@ export async function startEarningFeed(
       FROM unnest(${userIds}::int[], ${after}::bigint[]) AS cursor (user_id, after)
       JOIN earning_events e ON e.user_id = cursor.user_id AND e.seq > cursor.after
       ORDER BY e.user_id, e.seq`;
-    const stillMissing = deliverInOrder(events);
-    if (stillMissing.length > 0) {
-      log.error({ userIds: stillMissing }, 'earnings ledger has a seq gap; this should be impossible');
+    // The table itself has a gap: say so, and go on from the next seq there
+    // is, rather than wait forever for seqs that will never come.
+    for (let gapped = deliverInOrder(events); gapped.length > 0; gapped = deliverInOrder(events)) {
+      for (const userId of gapped) skipGap(userId, events);
     }
+  }
+
+  function skipGap(userId: number, events: EarningEventRecord[]): void {
+    const lastSeq = lastSeqDelivered.get(userId) ?? 0;
+    const next = events.find((event) => event.userId === userId && event.seq > lastSeq)!;
+    log.error({ userId, missingSeqs: { from: lastSeq + 1, to: next.seq - 1 } },
+      'earnings ledger has a seq gap; this should be impossible; delivering from the next seq');
+    options.onSeqGap?.();
+    lastSeqDelivered.set(userId, next.seq - 1);
   }
 
   /** Delivers events (in seq order per user); returns users whose next seq is missing. */

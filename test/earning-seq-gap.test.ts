@@ -1,0 +1,43 @@
+// A seq gap in the ledger cannot be made through SQL any more, but should one
+// appear anyway (forced here by a superuser with triggers off), the bridge
+// logs it, counts it in earning_seq_gaps_total and goes on delivering that
+// user's events from the next seq, rather than waiting for the missing ones.
+
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { startTestBridge, type TestBridge } from './support/bridge.js';
+import { useTestDatabase } from './support/database.js';
+import { createReferralChain, purchase } from './support/referrals.js';
+import { seqsOf, subscribedClient } from './support/ws-client.js';
+
+const db = useTestDatabase();
+let bridge: TestBridge;
+
+beforeAll(async () => {
+  bridge = await startTestBridge(db.url);
+});
+afterAll(async () => {
+  await bridge?.stop();
+});
+
+describe('a seq gap in the ledger', () => {
+  test('is counted once, and the subscriber still receives the events after it', async () => {
+    const [referrer, buyer] = await createReferralChain(db.sql, 2);
+    const client = await subscribedClient(bridge.ws, referrer!);
+    await purchase(db.sql, buyer!, '10');
+    await client.waitForEvents(1);
+
+    await db.sql.begin(async (sql) => {
+      await sql`SET LOCAL session_replication_role = replica`;
+      await sql`UPDATE earning_sequences SET last_seq = last_seq + 3 WHERE user_id = ${referrer!}`;
+    });
+    await purchase(db.sql, buyer!, '20');
+    await client.waitForEvents(2);
+    await purchase(db.sql, buyer!, '30');
+    await client.waitForEvents(3);
+
+    expect(seqsOf(client, referrer!)).toEqual([1, 5, 6]);
+    expect(client.events().map((event) => event.amount)).toEqual(['0.50', '1.00', '1.50']);
+    expect((await bridge.metrics.earningSeqGaps.get()).values[0]!.value).toBe(1);
+    await client.close();
+  });
+});
