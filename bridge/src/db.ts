@@ -8,9 +8,12 @@ export type Sql = postgres.Sql;
 /** A pool or a transaction: what a query function needs. */
 export type Queryable = postgres.Sql | postgres.TransactionSql;
 
+/** Connections in the bridge's pool (purchase batches may hold all but a few). */
+export const poolSize = 10;
+
 export function connectDatabase(databaseUrl: string, log: Logger, options: { max?: number } = {}): Sql {
   return postgres(databaseUrl, {
-    max: options.max ?? 10,
+    max: options.max ?? poolSize,
     connect_timeout: 10,
     onnotice: (notice) => log.debug({ notice: notice.message }, 'database notice'),
     connection: { application_name: 'referral-bridge' },
