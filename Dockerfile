@@ -1,8 +1,10 @@
 # The bridge as a container: built in one stage, run in a small one with
-# production dependencies only, as an unprivileged user.
+# production dependencies only, as an unprivileged user. Node.js 24 (LTS);
+# no uWebSockets.js build on npm fits it, so the bridge runs on its node
+# transport (node:http + ws), which CI tests on Node.js 24.
 # docker compose (docker-compose.yml) runs it next to PostgreSQL 17.
 
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY patches ./patches
@@ -12,7 +14,7 @@ COPY bridge ./bridge
 COPY db ./db
 RUN npm run build
 
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./

@@ -5,49 +5,66 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import { errors, jwtVerify } from 'jose';
 import type { Config } from './config.js';
-import { ApiError } from './http/api-error.js';
+import { ProductError } from './errors.js';
 
 export interface Auth {
   open: { reads: boolean; writes: boolean };
-  /** Resolves when the token lets its bearer read user `userId`; rejects with a 401/403 ApiError. */
+  /** Resolves when the token lets its bearer read user `userId`; rejects with UNAUTHENTICATED, INVALID_TOKEN, TOKEN_EXPIRED or FORBIDDEN. */
   authorizeRead(userId: number, token: string | undefined): Promise<void>;
-  /** Throws a 401 ApiError unless the Authorization header carries the API key. */
-  authorizeWrite(authorizationHeader: string): void;
+  /** Throws UNAUTHENTICATED unless the Authorization header carries the API key. */
+  authorizeWrite(authorizationHeader: string | undefined): void;
+  /** /metrics: with API_KEY or METRICS_TOKEN set, either one is needed; open otherwise. */
+  authorizeMetrics(authorizationHeader: string | undefined): void;
 }
 
 export function createAuth(config: Config['auth']): Auth {
-  const { jwtSecret, apiKey } = config;
+  const { jwtSecret, apiKey, metricsToken } = config;
   const apiKeyDigest = apiKey ? digest(apiKey) : undefined;
+  const metricsDigests = [apiKey, metricsToken].filter((key) => key !== undefined).map(digest);
   return {
     open: { reads: !jwtSecret, writes: !apiKey },
 
     async authorizeRead(userId, token) {
       if (!jwtSecret) return;
-      if (!token) throw new ApiError(401, 'UNAUTHENTICATED', `a token whose sub is ${userId} is required`);
-      let subject: string | undefined;
+      if (!token) throw new ProductError('UNAUTHENTICATED', `a token whose sub is "${userId}" is required`);
+      let subject: unknown;
       try {
         ({ payload: { sub: subject } } = await jwtVerify(token, jwtSecret, { algorithms: ['HS256'] }));
       } catch (error) {
-        throw new ApiError(
-          401,
-          error instanceof errors.JWTExpired ? 'TOKEN_EXPIRED' : 'INVALID_TOKEN',
-          error instanceof errors.JWTExpired ? 'the token has expired; get a new one' : 'the token is not a valid HS256 JWT signed with this server\'s secret',
-        );
+        throw error instanceof errors.JWTExpired
+          ? new ProductError('TOKEN_EXPIRED', 'the token has expired; get a new one')
+          : new ProductError('INVALID_TOKEN', 'the token is not a valid HS256 JWT signed with this server\'s secret');
+      }
+      if (typeof subject !== 'string') {
+        throw new ProductError('FORBIDDEN', `the token's sub must be the user id as a string, such as "${userId}"; it is ${subject === undefined ? 'missing' : JSON.stringify(subject)}`);
       }
       if (subject !== String(userId)) {
-        throw new ApiError(403, 'FORBIDDEN', `this token is for user ${subject ?? '(none)'}, not user ${userId}`);
+        throw new ProductError('FORBIDDEN', `this token is for user ${subject}, not user ${userId}`);
       }
     },
 
     authorizeWrite(authorizationHeader) {
       if (!apiKeyDigest) return;
-      const presented = /^Bearer (.+)$/i.exec(authorizationHeader)?.[1];
-      // Compare digests: equal length, so timingSafeEqual applies, and no length leak.
-      if (!presented || !timingSafeEqual(digest(presented), apiKeyDigest)) {
-        throw new ApiError(401, 'UNAUTHENTICATED', 'this endpoint needs "Authorization: Bearer <API_KEY>"');
+      if (!presents(authorizationHeader, [apiKeyDigest])) {
+        throw new ProductError('UNAUTHENTICATED', 'this endpoint needs "Authorization: Bearer <API_KEY>"');
+      }
+    },
+
+    authorizeMetrics(authorizationHeader) {
+      if (metricsDigests.length === 0) return;
+      if (!presents(authorizationHeader, metricsDigests)) {
+        throw new ProductError('UNAUTHENTICATED', '/metrics needs "Authorization: Bearer <METRICS_TOKEN or API_KEY>"');
       }
     },
   };
+}
+
+/** Whether the header's bearer token is one of the keys; compares digests (equal length, so timingSafeEqual applies, and no length leaks). */
+function presents(authorizationHeader: string | undefined, keyDigests: Buffer[]): boolean {
+  const presented = bearerToken(authorizationHeader);
+  if (!presented) return false;
+  const presentedDigest = digest(presented);
+  return keyDigests.some((keyDigest) => timingSafeEqual(presentedDigest, keyDigest));
 }
 
 function digest(value: string): Buffer {
@@ -55,6 +72,6 @@ function digest(value: string): Buffer {
 }
 
 /** The bearer token of an Authorization header, if any. */
-export function bearerToken(authorizationHeader: string): string | undefined {
-  return /^Bearer (.+)$/i.exec(authorizationHeader)?.[1];
+export function bearerToken(authorizationHeader: string | undefined): string | undefined {
+  return /^Bearer (.+)$/i.exec(authorizationHeader ?? '')?.[1];
 }

@@ -4,17 +4,21 @@
 
 import { createAuth } from './auth.js';
 import type { Config } from './config.js';
-import type { Sql } from './db.js';
-import { recordPurchase } from './ledger.js';
+import { poolSize, type Sql } from './db.js';
 import { createPurchaseBatcher } from './purchase-batcher.js';
+import { recordPurchaseWithRetries, type OnRetry } from './purchase-retries.js';
 import { startEarningFeed, type EarningEventRecord, type EarningFeed } from './earning-feed.js';
 import type { Logger } from './log.js';
 import { createMetrics, registerOutboxDepth, type Metrics } from './metrics.js';
 import { settleWithin } from './settle.js';
 import { startServer, type Server } from './server.js';
+import { chooseTransport } from './transport/choose.js';
 import { outboxDepthByStatus } from './whatsapp/outbox.js';
 import { createTwilioSender } from './whatsapp/twilio-sender.js';
 import { startWhatsAppWorker, type WhatsAppWorker } from './whatsapp/worker.js';
+
+/** Purchase batches at once, each on a connection: the rest of the pool stays free for reads and the feed. */
+const purchaseBatchesInFlight = poolSize - 2;
 
 export interface Bridge {
   feed: EarningFeed;
@@ -39,8 +43,12 @@ export async function startBridge(options: {
   const { config, sql, log } = options;
   const metrics = createMetrics();
   registerOutboxDepth(metrics, () => outboxDepthByStatus(sql));
+  const { transport, uwsUnavailable } = chooseTransport(config.transport, config.uwsPath);
+  metrics.transport.set({ transport: transport.name }, 1);
+  if (uwsUnavailable) log.info({ transport: transport.name }, `serving on ${transport.description}: no native uWebSockets.js here (${uwsUnavailable})`);
   let server: Server | undefined;
   let worker: WhatsAppWorker | undefined;
+  const onPurchaseRetry: OnRetry = (sqlState) => metrics.purchaseTransactionRetries.inc({ code: sqlState });
 
   const feed = await startEarningFeed(
     sql,
@@ -53,11 +61,13 @@ export async function startBridge(options: {
       scope: config.logEarnings ? 'all' : 'watched',
       connectListener: options.connectListener,
       onListenerReconnect: () => metrics.listenerReconnects.inc(),
+      onSeqGap: () => metrics.earningSeqGaps.inc(),
       ...(options.pingEveryMs ? { pingEveryMs: options.pingEveryMs } : {}),
     },
   );
   try {
     server = await startServer({
+      transport,
       host: config.http.host,
       port: config.http.port,
       sql,
@@ -68,8 +78,8 @@ export async function startBridge(options: {
       maxBackpressureBytes: config.wsMaxBackpressureBytes,
       whatsapp: config.whatsapp,
       recordPurchase: config.purchaseBatching
-        ? createPurchaseBatcher(sql).record
-        : (request) => recordPurchase(sql, request),
+        ? createPurchaseBatcher(sql, { maxInFlight: purchaseBatchesInFlight, onRetry: onPurchaseRetry }).record
+        : (request) => recordPurchaseWithRetries(sql, request, onPurchaseRetry),
       worker: () => worker,
     });
     if (config.whatsapp.workerEnabled) {

@@ -3,14 +3,18 @@
 
 import path from 'node:path';
 import { Failure } from './failure.js';
+import type { TransportName } from './transport/transport.js';
 
 export interface Config {
   /** The database to use; absent means "start the embedded PostgreSQL". */
   databaseUrl: string | undefined;
   embeddedDatabase: { dataDir: string; port: number };
   http: { host: string; port: number };
-  auth: { jwtSecret: Uint8Array | undefined; apiKey: string | undefined };
-  production: boolean;
+  auth: { jwtSecret: Uint8Array | undefined; apiKey: string | undefined; metricsToken: string | undefined };
+  /** TRANSPORT: force one; unset picks uws when a native build loads. */
+  transport: TransportName | undefined;
+  /** UWS_PATH: a folder holding an official uWebSockets.js build for this Node.js. */
+  uwsPath: string | undefined;
   /** Log a line for every earning (on by default with the embedded database). */
   logEarnings: boolean;
   /** Group concurrent HTTP purchases into shared transactions. */
@@ -50,7 +54,8 @@ export function readConfig(env: Environment = process.env): Config {
   const production = env.NODE_ENV === 'production';
   const auth = {
     jwtSecret: optional(env, 'JWT_SECRET', parseJwtSecret),
-    apiKey: optional(env, 'API_KEY', parseApiKey),
+    apiKey: optional(env, 'API_KEY', parseBearerSecret),
+    metricsToken: optional(env, 'METRICS_TOKEN', parseBearerSecret),
   };
   if (production && (!auth.jwtSecret || !auth.apiKey)) {
     const missing = [auth.jwtSecret ? undefined : 'JWT_SECRET', auth.apiKey ? undefined : 'API_KEY'].filter(Boolean);
@@ -72,7 +77,8 @@ export function readConfig(env: Environment = process.env): Config {
       port: optional(env, 'PORT', parsePortOrZero) ?? 3000,
     },
     auth,
-    production,
+    transport: optional(env, 'TRANSPORT', oneOf(['uws', 'node'] as const)),
+    uwsPath: optional(env, 'UWS_PATH', (value) => path.resolve(value)),
     logEarnings: optional(env, 'LOG_EARNINGS', parseBoolean) ?? databaseUrl === undefined,
     purchaseBatching: optional(env, 'PURCHASE_BATCHING', parseBoolean) ?? true,
     wsMaxBackpressureBytes: optional(env, 'WS_MAX_BACKPRESSURE_BYTES', parsePositiveInteger) ?? 1024 * 1024,
@@ -187,7 +193,8 @@ function parseJwtSecret(value: string): Uint8Array {
   return new TextEncoder().encode(value);
 }
 
-function parseApiKey(value: string): string {
+/** A shared secret sent as a bearer token (API_KEY, METRICS_TOKEN). */
+function parseBearerSecret(value: string): string {
   if (value.length < 16) throw new Error('must be at least 16 characters long');
   return value;
 }

@@ -1,49 +1,57 @@
-// The one table that turns database errors into API errors. The database
-// holds the rules; this only says how each refusal reads over HTTP.
+// The one table that turns database errors into product errors. The database
+// holds the rules; this only says which of the product's codes each refusal is.
 
-import { ApiError } from './http/api-error.js';
+import { ProductError, type ErrorCode } from './errors.js';
 
 interface DatabaseError {
   code?: string;
   constraint_name?: string;
-  column_name?: string;
   message?: string;
 }
 
-const byConstraint: Record<string, [status: number, code: string, message: string]> = {
-  purchases_amount_is_positive: [422, 'INVALID_AMOUNT', 'amount must be greater than 0'],
-  purchases_amount_is_a_number: [422, 'INVALID_AMOUNT', 'amount must be a number'],
-  purchases_amount_is_at_most_999999999999_99: [422, 'INVALID_AMOUNT', 'amount must be at most 999999999999.99'],
-  purchases_amount_has_at_most_2_decimals: [422, 'INVALID_AMOUNT', 'amount must have at most 2 decimals (it is never rounded)'],
-  purchases_user_id_fkey: [404, 'USER_NOT_FOUND', 'no user has that userId'],
-  users_referred_by_fkey: [422, 'REFERRER_NOT_FOUND', 'no user has the id given as referredBy'],
-  users_phone_number_is_e164: [422, 'INVALID_PHONE_NUMBER', 'phoneNumber must be in E.164 form: + and 8 to 15 digits, e.g. +4915112345678'],
+const byConstraint: Record<string, [code: ErrorCode, message: string]> = {
+  purchases_amount_is_positive: ['INVALID_AMOUNT', 'amount must be greater than 0'],
+  purchases_amount_is_a_number: ['INVALID_AMOUNT', 'amount must be a number'],
+  purchases_amount_is_at_most_999999999999_99: ['INVALID_AMOUNT', 'amount must be at most 999999999999.99'],
+  purchases_amount_has_at_most_2_decimals: ['INVALID_AMOUNT', 'amount must have at most 2 decimals (it is never rounded)'],
+  purchases_user_id_fkey: ['USER_NOT_FOUND', 'no user has that userId'],
+  users_referred_by_fkey: ['REFERRER_NOT_FOUND', 'no user has the id given as referredBy'],
+  users_phone_number_is_e164: ['INVALID_PHONE_NUMBER', 'phoneNumber must be in E.164 form: + and 8 to 15 digits, e.g. +4915112345678'],
 };
 
 // Their messages are written for users and name the ids involved.
-const passMessageThrough: Record<string, string> = {
+const passMessageThrough: Record<string, ErrorCode> = {
   users_referred_by_is_not_self: 'SELF_REFERRAL',
   users_referral_is_acyclic: 'REFERRAL_CYCLE',
 };
 
+/** A deadlock or a serialization failure: nothing was committed, and the same transaction may succeed if run again. */
+export function isTransactionConflict(error: unknown): boolean {
+  const code = (error as DatabaseError | undefined)?.code;
+  return code === '40P01' || code === '40001';
+}
+
 // 55000 is what a database that does not accept connections (ALLOW_CONNECTIONS false) answers.
 const unavailable = new Set(['55000', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT', '57P01', '57P02', '57P03', '53300']);
 
-/** The API error for a database error, or undefined when it is not a client's fault. */
-export function apiErrorFromDatabase(error: unknown): ApiError | undefined {
+/** The product error for a database error, or undefined when it is not a client's fault (a bug: log it). */
+export function productErrorFromDatabase(error: unknown): ProductError | undefined {
   const { code, constraint_name: constraint, message } = (error ?? {}) as DatabaseError;
   if (constraint && byConstraint[constraint]) {
-    const [status, apiCode, text] = byConstraint[constraint];
-    return new ApiError(status, apiCode, text);
+    const [productCode, text] = byConstraint[constraint];
+    return new ProductError(productCode, text, { source: 'body' });
   }
   if (constraint && passMessageThrough[constraint] && message) {
-    return new ApiError(422, passMessageThrough[constraint], message);
+    return new ProductError(passMessageThrough[constraint], message, { source: 'body' });
   }
   if (code === '22P02' || code === '22003') {
-    return new ApiError(422, 'INVALID_AMOUNT', 'amount must be a decimal number such as 1000 or 1999.99');
+    return new ProductError('INVALID_AMOUNT', 'amount must be a decimal number such as 1000 or 1999.99', { source: 'body' });
+  }
+  if (isTransactionConflict(error)) {
+    return new ProductError('TRANSACTION_CONFLICT', 'the database had to abort this transaction because of a concurrent one; nothing was written: try again', { retryAfterSeconds: 1 });
   }
   if (code && unavailable.has(code)) {
-    return new ApiError(503, 'DATABASE_UNAVAILABLE', 'the database is unavailable; try again shortly');
+    return new ProductError('DATABASE_UNAVAILABLE', 'the database is unavailable; try again shortly', { retryAfterSeconds: 1 });
   }
   return undefined;
 }

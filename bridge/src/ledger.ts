@@ -3,7 +3,7 @@
 // text and never does arithmetic on it.
 
 import type { Queryable, Sql } from './db.js';
-import { ApiError } from './http/api-error.js';
+import { ProductError, unknownUser } from './errors.js';
 
 export interface PurchaseRequest {
   userId: number;
@@ -27,7 +27,7 @@ export interface PurchaseOutcome {
 /** Inserts a purchase (the trigger credits the referrers) and reads back its earnings, in one transaction. */
 export async function recordPurchase(sql: Sql, request: PurchaseRequest): Promise<PurchaseOutcome> {
   const [outcome] = await recordPurchases(sql, [request]);
-  if (outcome instanceof ApiError) throw outcome;
+  if (outcome instanceof ProductError) throw outcome;
   return outcome!;
 }
 
@@ -35,11 +35,11 @@ export async function recordPurchase(sql: Sql, request: PurchaseRequest): Promis
  * Inserts several purchases in one statement and one transaction (so the
  * trigger runs, and NOTIFY commits, once for all), and answers each as if it
  * had been recorded alone: its receipt, the receipt of an earlier purchase
- * with the same Idempotency-Key, or a 409 when that key was used for another
+ * with the same Idempotency-Key, or IDEMPOTENCY_KEY_REUSED when that key was used for another
  * purchase. A request the database refuses fails the whole statement: the
  * caller then records the requests one by one to give each its own answer.
  */
-export async function recordPurchases(sql: Sql, requests: PurchaseRequest[]): Promise<Array<PurchaseOutcome | ApiError>> {
+export async function recordPurchases(sql: Sql, requests: PurchaseRequest[]): Promise<Array<PurchaseOutcome | ProductError>> {
   return sql.begin(async (tx) => {
     const ids = (await tx<{ id: string }[]>`
       SELECT nextval(pg_get_serial_sequence('purchases', 'id'))::text AS id FROM generate_series(1, ${requests.length})`).map((row) => row.id);
@@ -67,7 +67,7 @@ export async function recordPurchases(sql: Sql, requests: PurchaseRequest[]): Pr
       const replay = earlier.get(index)!;
       return replay.sameRequest
         ? { created: false, receipt: receipts.get(replay.id)! }
-        : new ApiError(409, 'IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was already used for a different purchase; use a new key for a new purchase');
+        : new ProductError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was already used for a different purchase; use a new key for a new purchase');
     });
   });
 }
@@ -145,8 +145,4 @@ export async function createUser(sql: Sql, user: NewUser): Promise<unknown> {
       'id', id, 'name', name, 'phoneNumber', phone_number, 'referredBy', referred_by,
       'createdAt', to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')) AS user`;
   return row!.user;
-}
-
-export function unknownUser(userId: number): ApiError {
-  return new ApiError(404, 'USER_NOT_FOUND', `there is no user ${userId}`);
 }

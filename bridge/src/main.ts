@@ -14,7 +14,6 @@ import type { EmbeddedDatabase } from './embedded-database.js';
 import { Failure, describe } from './failure.js';
 import { createLogger, type Logger } from './log.js';
 import { settleWithin } from './settle.js';
-import { transport } from './transport.js';
 
 interface Running {
   embedded?: EmbeddedDatabase;
@@ -26,9 +25,6 @@ const shutdownDeadlineMs = 10_000;
 
 async function start(config: Config, log: Logger, running: Running): Promise<void> {
   warnAboutOpenAccess(config, log);
-  if (transport === 'fallback') {
-    log.warn('uWebSockets.js runs on its JavaScript fallback (no native build for this Node.js): expect lower throughput; Node.js 20 runs it natively');
-  }
 
   const database = await setUpDatabase(config, log);
   if (database.embedded) running.embedded = database.embedded;

@@ -30,6 +30,12 @@ export function createMetrics() {
       help: 'sockets closed with 4008 because they could not keep up',
       registers: [registry],
     }),
+    transport: new Gauge({
+      name: 'bridge_transport_info',
+      help: 'the transport serving HTTP and WebSockets (1 for the one in use): uws or node',
+      labelNames: ['transport'] as const,
+      registers: [registry],
+    }),
     whatsappSendSeconds: new Histogram({
       name: 'whatsapp_send_seconds',
       help: 'time Twilio took to accept a WhatsApp message',
@@ -46,6 +52,17 @@ export function createMetrics() {
       name: 'earning_commit_to_send_seconds',
       help: 'from an earning\'s createdAt (its transaction\'s time) to its live publish',
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
+    purchaseTransactionRetries: new Counter({
+      name: 'purchase_transaction_retries_total',
+      help: 'purchase transactions run again after a deadlock (40P01) or serialization failure (40001), by SQLSTATE',
+      labelNames: ['code'] as const,
+      registers: [registry],
+    }),
+    earningSeqGaps: new Counter({
+      name: 'earning_seq_gaps_total',
+      help: 'seq gaps found in the earnings ledger itself (impossible through SQL); delivery went on after each',
       registers: [registry],
     }),
   };

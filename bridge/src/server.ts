@@ -1,25 +1,22 @@
-// The bridge's HTTP and WebSocket server on uWebSockets.js: the API routes,
-// /ws, /health and /metrics, JSON errors for unknown routes and methods.
+// The bridge's HTTP and WebSocket server, on whichever transport was chosen:
+// the API routes, the page, /ws, /health and /metrics.
 
-import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import type { Auth } from './auth.js';
 import type { WhatsAppConfig } from './config.js';
 import type { WhatsAppWorker } from './whatsapp/worker.js';
 import type { Sql } from './db.js';
 import type { PurchaseOutcome, PurchaseRequest } from './ledger.js';
 import type { EarningFeed } from './earning-feed.js';
-import { Failure } from './failure.js';
-import { ApiError } from './http/api-error.js';
-import { errorReply, exchange, type ExchangeObserver, type Handler } from './http/exchange.js';
+import { httpApp, maxBodyBytes, type Route } from './http/exchange.js';
 import { openApiRoute } from './http/openapi.js';
 import { pageRoutes } from './http/page.js';
 import { apiRoutes } from './http/routes.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
-import { transport, uWS } from './transport.js';
+import type { Transport } from './transport/transport.js';
 import { closeCodes } from './ws/protocol.js';
 import { webSocketEndpoint } from './ws/endpoint.js';
-import { createSubscriptions, type Socket, type SocketData, type Subscriptions } from './ws/subscriptions.js';
+import { createSubscriptions, type Socket, type Subscriptions } from './ws/subscriptions.js';
 
 export interface Server {
   port: number;
@@ -29,6 +26,7 @@ export interface Server {
 }
 
 export interface ServerOptions {
+  transport: Transport;
   host: string;
   port: number;
   sql: Sql;
@@ -44,53 +42,59 @@ export interface ServerOptions {
 }
 
 const healthTimeoutMs = 2000;
+const idleTimeoutSeconds = 60;
+/**
+ * Messages up to this size are read, so that one over the protocol's 4 KiB
+ * gets a proper 1009 close from the bridge; a larger one is refused by the
+ * transport without reading it (1009 on node, a dropped connection on uws).
+ */
+const maxReadMessageBytes = 1024 * 1024;
 const startedAt = Date.now();
 
 export async function startServer(options: ServerOptions): Promise<Server> {
-  const { sql, auth, log, metrics } = options;
-  const app: TemplatedApp = uWS.App();
+  const { sql, auth, log, metrics, transport } = options;
   const openSockets = new Set<Socket>();
-  const subscriptions = createSubscriptions({ ...options, app });
-  const observer: ExchangeObserver = {
-    log,
-    onAnswered: (route, method, status) => metrics.httpRequests.inc({ route, method, status }),
-  };
-  const routes: Record<string, { method: 'get' | 'post'; handler: Handler }> = {
-    ...pageRoutes(),
-    '/openapi.json': openApiRoute(),
-    ...apiRoutes({ sql, auth, log, whatsapp: options.whatsapp, recordPurchase: options.recordPurchase }),
-    '/health': { method: 'get', handler: () => health(options, openSockets.size) },
-    '/metrics': {
-      method: 'get',
-      handler: async () => ({ status: 200, body: await metrics.registry.metrics(), contentType: metrics.registry.contentType }),
-    },
-  };
-
-  app.ws<SocketData>('/ws', webSocketEndpoint({
-    subscriptions, openSockets, metrics, log, maxBackpressureBytes: options.maxBackpressureBytes,
-  }));
-  for (const [pattern, { method, handler }] of Object.entries(routes)) {
-    const allowed = method.toUpperCase();
-    app[method](pattern, exchange(pattern, handler, observer));
-    app.any(pattern, exchange(pattern, () =>
-      errorReply(new ApiError(405, 'METHOD_NOT_ALLOWED', `${pattern} accepts ${allowed} only`), { allow: allowed }), observer));
-  }
-  app.any('/*', exchange('(unknown)', (request) => errorReply(new ApiError(404, 'NOT_FOUND', `there is no ${request.method} ${request.path}`)), observer));
-
-  const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
-    app.listen(options.host, options.port, (socket) => {
-      if (socket) resolve(socket);
-      else reject(new Failure('PORT_IN_USE', `cannot listen on ${options.host}:${options.port}: the port is in use or not allowed; set PORT to a free port`));
-    });
+  // Publishing starts once the server exists (there is nobody to publish to before).
+  const subscriptions: Subscriptions = createSubscriptions({
+    ...options,
+    topics: { publish: (topic, text) => server.publish(topic, text) },
   });
-  const port = uWS.us_socket_local_port(listenSocket as never);
-  log.info({ port, transport }, `bridge listening on http://${options.host === '0.0.0.0' ? 'localhost' : options.host}:${port} (uWebSockets.js ${transport})`);
+  const routes: Route[] = [
+    ...pageRoutes(),
+    openApiRoute(),
+    ...apiRoutes({ sql, auth, log, whatsapp: options.whatsapp, recordPurchase: options.recordPurchase }),
+    { method: 'GET', pattern: '/health', handler: () => health(options, openSockets.size) },
+    {
+      method: 'GET',
+      pattern: '/metrics',
+      handler: async (request) => {
+        auth.authorizeMetrics(request.header('authorization'));
+        return { status: 200, body: await metrics.registry.metrics(), contentType: metrics.registry.contentType };
+      },
+    },
+  ];
+  const server = transport.createServer({
+    host: options.host,
+    port: options.port,
+    http: httpApp(routes, { log, onAnswered: (route, method, status) => metrics.httpRequests.inc({ route, method, status }) }),
+    webSocket: webSocketEndpoint({ subscriptions, openSockets, metrics }),
+    webSocketPath: '/ws',
+    maxBodyBytes,
+    maxMessageBytes: maxReadMessageBytes,
+    idleTimeoutSeconds,
+    // The bridge closes slow consumers itself (4008) at maxBackpressureBytes;
+    // the transport's own limit, a last resort, stays well above.
+    maxBackpressureBytes: options.maxBackpressureBytes * 4,
+  });
+
+  const port = await server.listen();
+  log.info({ port, transport: transport.name }, `bridge listening on http://${options.host === '0.0.0.0' ? 'localhost' : options.host}:${port} (${transport.description})`);
 
   return {
     port,
     subscriptions,
     close() {
-      uWS.us_listen_socket_close(listenSocket);
+      server.close();
       for (const ws of [...openSockets]) ws.end(closeCodes.goingAway, 'server shutting down: reconnect and resume with after');
     },
   };
@@ -109,7 +113,7 @@ async function health(options: ServerOptions, sockets: number) {
       status: ok ? 'ok' : 'degraded',
       db: databaseUp ? 'up' : 'down',
       listener: listenerUp ? 'up' : 'down',
-      transport,
+      transport: options.transport.name,
       auth: { reads: options.auth.open.reads ? 'open' : 'jwt', writes: options.auth.open.writes ? 'open' : 'api-key' },
       sockets,
       whatsappWorker: options.worker()?.status() ?? { state: 'not running here' },

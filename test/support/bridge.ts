@@ -19,7 +19,12 @@ export interface TestBridge {
 
 /** Starts the bridge as main.ts does (without the WhatsApp worker), with the given environment variables. */
 export async function startTestBridge(databaseUrl: string, env: Record<string, string> = {}): Promise<TestBridge> {
-  const config = readConfig({ DATABASE_URL: databaseUrl, PORT: '0', HOST: '127.0.0.1', LOG_EARNINGS: 'false', WHATSAPP_WORKER: 'false', ...env });
+  const config = readConfig({
+    DATABASE_URL: databaseUrl, PORT: '0', HOST: '127.0.0.1', LOG_EARNINGS: 'false', WHATSAPP_WORKER: 'false',
+    // The run's transport (CI runs the suite once per transport).
+    TRANSPORT: process.env.TRANSPORT, UWS_PATH: process.env.UWS_PATH,
+    ...env,
+  });
   const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const sql = connectDatabase(databaseUrl, log);
   const bridge: Bridge = await startBridge({

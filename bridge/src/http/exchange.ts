@@ -1,25 +1,30 @@
-// One HTTP request and its answer, following the uWebSockets.js rules:
-// onAborted first; everything needed from req copied before the first await
-// (req is invalid after it); the body read with a size limit; the answer
-// written inside res.cork, and only if the client is still there.
+// One HTTP request and its answer, whatever transport carries it: find the
+// route (404, or 405 with Allow), refuse ambiguous framing, run the handler,
+// and turn what it throws into a JSON error with the status http/statuses.ts
+// gives its code. Nothing but a product error's code and message leaves.
 
-import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
+import { parse as parseLosslessJson } from 'lossless-json';
+import { ProductError, internalError } from '../errors.js';
+import { productErrorFromDatabase } from '../database-errors.js';
 import type { Logger } from '../log.js';
-import { apiErrorFromDatabase } from '../database-errors.js';
-import { ApiError } from './api-error.js';
-import { pathOf, queryOf } from '../transport.js';
+import type { IncomingRequest, OutgoingReply, RequestHandler } from '../transport/transport.js';
+import { httpStatusOf } from './statuses.js';
 
 export const maxBodyBytes = 16 * 1024;
+
+export type HeaderName = 'content-type' | 'authorization' | 'idempotency-key' | 'x-twilio-signature';
 
 export interface Request {
   method: string;
   path: string;
   query: URLSearchParams;
+  /** The values of the route's :parameters, in order. */
   params: string[];
-  header(name: 'content-type' | 'authorization' | 'idempotency-key' | 'x-twilio-signature'): string;
-  /** The body parsed as JSON (POST routes only); rejects with an ApiError. */
+  /** A header's first value; undefined when the request has none. */
+  header(name: HeaderName): string | undefined;
+  /** The body as JSON, every number kept as the digits sent (a LosslessNumber); rejects with a ProductError. */
   json(): Promise<unknown>;
-  /** The body parsed as an HTML form (POST routes only); rejects with an ApiError. */
+  /** The body as an HTML form; rejects with a ProductError. */
   form(): Promise<Record<string, string>>;
 }
 
@@ -33,119 +38,133 @@ export interface Reply {
 
 export type Handler = (request: Request) => Promise<Reply> | Reply;
 
+export interface Route {
+  method: 'GET' | 'POST';
+  /** "/api/earnings/:userId": a segment starting with ":" matches any one segment. */
+  pattern: string;
+  handler: Handler;
+}
+
 export interface ExchangeObserver {
   log: Logger;
   onAnswered(route: string, method: string, status: number): void;
 }
 
-const statusText: Record<number, string> = {
-  200: '200 OK', 201: '201 Created', 400: '400 Bad Request', 401: '401 Unauthorized', 403: '403 Forbidden',
-  404: '404 Not Found', 405: '405 Method Not Allowed', 409: '409 Conflict', 413: '413 Payload Too Large',
-  415: '415 Unsupported Media Type', 422: '422 Unprocessable Entity', 500: '500 Internal Server Error',
-  503: '503 Service Unavailable',
-};
-
-/**
- * Adapts a handler to uWebSockets.js. `route` is the route's pattern: it names
- * the route in logs and metrics, and its :parameters are read into params.
- */
-export function exchange(route: string, handler: Handler, observer: ExchangeObserver) {
-  return (res: HttpResponse, req: HttpRequest): void => {
-    let answered = false;
-    res.onAborted(() => {
-      answered = true;
+export function httpApp(routes: Route[], observer: ExchangeObserver): RequestHandler {
+  const compiled = routes.map((route) => ({ ...route, segments: route.pattern.split('/') }));
+  return (incoming, respond) => {
+    const matches = compiled.flatMap((route) => {
+      const params = matchPath(route.segments, incoming.path);
+      return params ? [{ route, params }] : [];
     });
-
-    const method = req.getMethod().toUpperCase();
-    const headers = {
-      'content-type': req.getHeader('content-type'),
-      authorization: req.getHeader('authorization'),
-      'idempotency-key': req.getHeader('idempotency-key'),
-      'x-twilio-signature': req.getHeader('x-twilio-signature'),
-    };
-    const params = route.split('/').filter((part) => part.startsWith(':')).map((_, index) => req.getParameter(index));
-    const body = method === 'POST' ? readBody(res, Number(req.getHeader('content-length') || 0)) : undefined;
-    // A handler may answer (say, 401) without reading the body.
-    body?.catch(() => undefined);
-
+    const match = matches.find(({ route }) => route.method === incoming.method);
+    const routeName = match?.route.pattern ?? matches[0]?.route.pattern ?? '(unknown)';
     const answer = (reply: Reply, closeConnection = false) => {
-      if (answered) return;
-      answered = true;
-      res.cork(() => {
-        res.writeStatus(statusText[reply.status] ?? String(reply.status));
-        res.writeHeader('content-type', reply.contentType ?? 'application/json');
-        for (const [name, value] of Object.entries(reply.headers ?? {})) res.writeHeader(name, value);
-        res.end(typeof reply.body === 'string' ? reply.body : JSON.stringify(reply.body), closeConnection);
-      });
-      observer.onAnswered(route, method, reply.status);
+      respond(toOutgoing(reply, closeConnection));
+      observer.onAnswered(routeName, incoming.method, reply.status);
+    };
+    const fail = (error: unknown) => {
+      const known = error instanceof ProductError ? error : productErrorFromDatabase(error);
+      if (!known) observer.log.error({ err: error, route: routeName }, 'request failed');
+      const failure = known ?? internalError();
+      answer(errorReply(failure), failure.code === 'BODY_TOO_LARGE' || failure.code === 'INVALID_CONTENT_LENGTH');
     };
 
-    const bodyOfType = async (mediaType: string, description: string): Promise<string> => {
-      if (!headers['content-type'].toLowerCase().startsWith(mediaType)) {
-        await body?.catch(() => undefined);
-        throw new ApiError(415, 'UNSUPPORTED_MEDIA_TYPE', `send the body as ${description} with content-type: ${mediaType}`);
-      }
-      return (await body!).toString('utf8');
-    };
-
-    const request: Request = {
-      method,
-      path: pathOf(req),
-      query: new URLSearchParams(queryOf(req)),
-      params,
-      header: (name) => headers[name],
-      json: async () => {
-        const text = await bodyOfType('application/json', 'JSON');
-        try {
-          return JSON.parse(text) as unknown;
-        } catch {
-          throw new ApiError(400, 'MALFORMED_JSON', 'the request body is not valid JSON');
-        }
-      },
-      form: async () => Object.fromEntries(new URLSearchParams(await bodyOfType('application/x-www-form-urlencoded', 'a form'))),
-    };
-
+    if (!match) {
+      const allowed = [...new Set(matches.map(({ route }) => route.method))].join(', ');
+      if (allowed) answer(errorReply(new ProductError('METHOD_NOT_ALLOWED', `${routeName} accepts ${allowed} only`), { allow: allowed }));
+      else answer(errorReply(new ProductError('NOT_FOUND', `there is no ${incoming.method} ${incoming.path}`)));
+      return;
+    }
+    const framing = checkFraming(incoming);
+    if (framing) {
+      fail(framing);
+      return;
+    }
     Promise.resolve()
-      .then(() => handler(request))
-      .then(
-        (reply) => answer(reply),
-        (error: unknown) => {
-          const apiError = error instanceof ApiError ? error : apiErrorFromDatabase(error);
-          if (!apiError) observer.log.error({ err: error, route }, 'request failed');
-          const failure = apiError ?? new ApiError(500, 'INTERNAL_ERROR', 'something went wrong on our side; it has been logged');
-          answer(errorReply(failure), failure.status === 413);
-        },
-      );
+      .then(() => match.route.handler(requestOf(incoming, match.params)))
+      .then((reply) => answer(reply), fail);
   };
 }
 
-export function errorReply(error: ApiError, headers?: Record<string, string>): Reply {
-  return { status: error.status, body: { error: { code: error.code, message: error.message } }, ...(headers ? { headers } : {}) };
+function matchPath(segments: string[], path: string): string[] | undefined {
+  const parts = path.split('/');
+  if (parts.length !== segments.length) return undefined;
+  const params: string[] = [];
+  for (const [index, segment] of segments.entries()) {
+    const part = parts[index]!;
+    if (segment.startsWith(':')) {
+      if (part === '') return undefined;
+      params.push(part);
+    } else if (segment !== part) {
+      return undefined;
+    }
+  }
+  return params;
 }
 
-/** Reads the whole body, refusing (413) past maxBodyBytes, declared or sent. */
-function readBody(res: HttpResponse, declaredLength: number): Promise<Buffer> {
-  const tooLarge = () => new ApiError(413, 'BODY_TOO_LARGE', `the request body must be at most ${maxBodyBytes} bytes`);
-  if (declaredLength > maxBodyBytes) {
-    // Still registered: uWebSockets.js needs a data handler to drain the request.
-    res.onData(() => undefined);
-    return Promise.reject(tooLarge());
+function requestOf(incoming: IncomingRequest, params: string[]): Request {
+  const bodyOfType = async (mediaType: string, description: string): Promise<string> => {
+    if (mediaTypeOf(incoming.headers.get('content-type')?.[0]) !== mediaType) {
+      await incoming.body().catch(() => undefined);
+      throw new ProductError('UNSUPPORTED_MEDIA_TYPE', `send the body as ${description} with content-type: ${mediaType}`);
+    }
+    return (await incoming.body()).toString('utf8');
+  };
+  return {
+    method: incoming.method,
+    path: incoming.path,
+    query: new URLSearchParams(incoming.query),
+    params,
+    header: (name) => incoming.headers.get(name)?.[0],
+    json: async () => parseJsonExactly(await bodyOfType('application/json', 'JSON')),
+    form: async () => Object.fromEntries(new URLSearchParams(await bodyOfType('application/x-www-form-urlencoded', 'a form'))),
+  };
+}
+
+/**
+ * Refuses a request whose body could be framed two ways (RFC 9112, section
+ * 6.3): more than one Content-Length. Its connection is closed after the answer.
+ */
+function checkFraming(incoming: IncomingRequest): ProductError | undefined {
+  if ((incoming.headers.get('content-length')?.length ?? 0) > 1) {
+    return new ProductError('INVALID_CONTENT_LENGTH', 'the request has more than one Content-Length header; send one');
   }
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let refused = false;
-    res.onData((chunk, isLast) => {
-      if (refused) return;
-      size += chunk.byteLength;
-      if (size > maxBodyBytes) {
-        refused = true;
-        reject(tooLarge());
-        return;
-      }
-      // The chunk's memory is reused after this callback: copy it.
-      chunks.push(Buffer.from(chunk.slice(0)));
-      if (isLast) resolve(Buffer.concat(chunks));
-    });
-  });
+  return undefined;
+}
+
+/** "application/json; charset=utf-8" → "application/json": the type and subtype only, lower case. */
+function mediaTypeOf(contentType: string | undefined): string {
+  return (contentType ?? '').split(';', 1)[0]!.trim().toLowerCase();
+}
+
+/**
+ * JSON with every number kept as the digits that were written, so that
+ * 1.0000000000000001 stays what it says instead of becoming 1: an amount is
+ * never rounded on its way to the database.
+ */
+function parseJsonExactly(text: string): unknown {
+  try {
+    return parseLosslessJson(text);
+  } catch {
+    throw new ProductError('MALFORMED_JSON', 'the request body is not valid JSON (each key at most once)');
+  }
+}
+
+export function errorReply(error: ProductError, headers: Record<string, string> = {}): Reply {
+  const retryAfter = error.details.retryAfterSeconds;
+  return {
+    status: httpStatusOf(error),
+    body: { error: { code: error.code, message: error.message } },
+    headers: retryAfter === undefined ? headers : { ...headers, 'retry-after': String(retryAfter) },
+  };
+}
+
+function toOutgoing(reply: Reply, closeConnection: boolean): OutgoingReply {
+  return {
+    status: reply.status,
+    headers: { 'content-type': reply.contentType ?? 'application/json', ...reply.headers },
+    body: typeof reply.body === 'string' ? reply.body : JSON.stringify(reply.body),
+    closeConnection,
+  };
 }

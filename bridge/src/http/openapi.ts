@@ -4,11 +4,11 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { projectRoot } from '../project-paths.js';
-import type { Handler } from './exchange.js';
+import type { Route } from './exchange.js';
 
 export const openApiFile = path.join(projectRoot, 'docs', 'openapi.yaml');
 
-export function openApiRoute(): { method: 'get'; handler: Handler } {
+export function openApiRoute(): Route {
   const body = JSON.stringify(parse(readFileSync(openApiFile, 'utf8')));
-  return { method: 'get', handler: () => ({ status: 200, body }) };
+  return { method: 'GET', pattern: '/openapi.json', handler: () => ({ status: 200, body }) };
 }

@@ -4,7 +4,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { projectRoot } from '../project-paths.js';
-import type { Handler } from './exchange.js';
+import { ProductError } from '../errors.js';
+import { errorReply, type Handler, type Route } from './exchange.js';
 
 const files: Record<string, [file: string, contentType: string]> = {
   '/': ['index.html', 'text/html; charset=utf-8'],
@@ -13,14 +14,14 @@ const files: Record<string, [file: string, contentType: string]> = {
   '/src/client/referral-client.js': ['src/client/referral-client.js', 'text/javascript; charset=utf-8'],
 };
 
-export function pageRoutes(): Record<string, { method: 'get'; handler: Handler }> {
+export function pageRoutes(): Route[] {
   const builtDir = path.join(projectRoot, 'dist', 'web');
-  return Object.fromEntries(Object.entries(files).map(([route, [file, contentType]]) => {
+  return Object.entries(files).map(([pattern, [file, contentType]]) => {
     const location = path.join(builtDir, file);
     const body = existsSync(location) ? readFileSync(location, 'utf8') : undefined;
     const handler: Handler = () => body === undefined
-      ? { status: 404, body: { error: { code: 'PAGE_NOT_BUILT', message: 'the page is not built: run npm run build' } } }
+      ? errorReply(new ProductError('PAGE_NOT_BUILT', 'the page is not built: run npm run build'))
       : { status: 200, body, contentType, headers: { 'cache-control': 'no-cache' } };
-    return [route, { method: 'get' as const, handler }];
-  }));
+    return { method: 'GET' as const, pattern, handler };
+  });
 }

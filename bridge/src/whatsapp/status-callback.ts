@@ -6,7 +6,7 @@
 import twilio from 'twilio';
 import type { WhatsAppConfig } from '../config.js';
 import type { Sql } from '../db.js';
-import { ApiError } from '../http/api-error.js';
+import { ProductError } from '../errors.js';
 import type { Handler } from '../http/exchange.js';
 import type { Logger } from '../log.js';
 import { recordDeliveryStatus } from './outbox.js';
@@ -25,7 +25,7 @@ export function statusCallbackHandler(sql: Sql, config: WhatsAppConfig, log: Log
     const signature = request.header('x-twilio-signature');
     if (!authToken || !config.statusCallbackUrl || !signature
       || !twilio.validateRequest(authToken, signature, config.statusCallbackUrl, report)) {
-      throw new ApiError(403, 'INVALID_SIGNATURE', 'X-Twilio-Signature is missing or does not match this request');
+      throw new ProductError('INVALID_SIGNATURE', 'X-Twilio-Signature is missing or does not match this request');
     }
     const status = recordedStatuses[report.MessageStatus ?? ''];
     const sid = report.MessageSid ?? '';

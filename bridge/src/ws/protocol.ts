@@ -1,9 +1,13 @@
-// The WebSocket protocol's frames and close codes (docs: README, "WebSocket").
+// The WebSocket protocol's frames and close codes (docs/websocket.md). Which
+// product errors close the socket, and with which code, is decided here.
+
+import { ProductError, type ErrorCode } from '../errors.js';
+import { parseAfter, parseOptionalToken, parseUserId } from '../input.js';
 
 export const closeCodes = {
   /** The server is shutting down: reconnect and resume with `after`. */
   goingAway: 1001,
-  /** A frame larger than maxClientFrameBytes. */
+  /** A message larger than maxClientMessageBytes. */
   messageTooBig: 1009,
   /** The socket fell too far behind: reconnect and resume with `after`. */
   tooSlow: 4008,
@@ -11,69 +15,70 @@ export const closeCodes = {
   forbidden: 4403,
 } as const;
 
-export const maxClientFrameBytes = 4 * 1024;
+export const maxClientMessageBytes = 4 * 1024;
 export const maxSubscriptionsPerSocket = 100;
 
 export type ClientMessage =
   | { type: 'subscribe'; userId: number; after: number | undefined; token: string | undefined }
   | { type: 'unsubscribe'; userId: number };
 
-export class ProtocolError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly userId?: number,
-  ) {
-    super(message);
-  }
-}
+const shapeHint = 'messages must be JSON objects such as {"type":"subscribe","userId":2}';
 
-/** Parses and checks a client frame; throws a ProtocolError saying what is wrong. */
+/** Parses and checks a client message; throws an INVALID_MESSAGE product error saying what is wrong. */
 export function parseClientMessage(text: string): ClientMessage {
   let message: unknown;
   try {
     message = JSON.parse(text);
   } catch {
-    throw new ProtocolError('INVALID_MESSAGE', 'messages must be JSON objects such as {"type":"subscribe","userId":2}');
+    throw new ProductError('INVALID_MESSAGE', shapeHint);
   }
   if (typeof message !== 'object' || message === null || Array.isArray(message)) {
-    throw new ProtocolError('INVALID_MESSAGE', 'messages must be JSON objects such as {"type":"subscribe","userId":2}');
+    throw new ProductError('INVALID_MESSAGE', shapeHint);
   }
   const { type, userId, after, token } = message as Record<string, unknown>;
   if (type !== 'subscribe' && type !== 'unsubscribe') {
-    throw new ProtocolError('INVALID_MESSAGE', 'type must be "subscribe" or "unsubscribe"');
+    throw new ProductError('INVALID_MESSAGE', 'type must be "subscribe" or "unsubscribe"');
   }
-  const user = parseUserId(userId);
+  const user = parseUserId(userId, messageField);
   if (type === 'unsubscribe') return { type, userId: user };
-  return { type, userId: user, after: parseAfter(after), token: parseToken(token) };
+  return { type, userId: user, after: optionalAfter(after), token: parseOptionalToken(token, 'INVALID_MESSAGE') };
 }
 
-export function parseUserId(value: unknown): number {
-  const number = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
-  if (typeof number !== 'number' || !Number.isInteger(number) || number < 1 || number > 2_147_483_647) {
-    throw new ProtocolError('INVALID_MESSAGE', 'userId must be a positive integer');
-  }
-  return number;
+/** The subscription a URL asks for (/ws?userId=2&after=17&token=…), if any. */
+export function parseSubscribeQuery(query: URLSearchParams): ClientMessage | undefined {
+  if (!query.has('userId')) return undefined;
+  return {
+    type: 'subscribe',
+    userId: parseUserId(query.get('userId'), messageField),
+    after: optionalAfter(query.get('after')),
+    token: parseOptionalToken(query.get('token'), 'INVALID_MESSAGE'),
+  };
 }
 
-export function parseAfter(value: unknown): number | undefined {
-  if (value === undefined || value === null || value === '') return undefined;
-  const number = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
-  if (typeof number !== 'number' || !Number.isSafeInteger(number) || number < 0) {
-    throw new ProtocolError('INVALID_MESSAGE', 'after must be a whole number: the last seq you received (0 for everything)');
-  }
-  return number;
+const messageField = { source: 'message', code: 'INVALID_MESSAGE' } as const;
+
+function optionalAfter(value: unknown): number | undefined {
+  return value === undefined || value === null || value === '' ? undefined : parseAfter(value, messageField);
 }
 
-function parseToken(value: unknown): string | undefined {
-  if (value === undefined || value === null || value === '') return undefined;
-  if (typeof value !== 'string') throw new ProtocolError('INVALID_MESSAGE', 'token must be a string');
-  return value;
+const closingCodes: Partial<Record<ErrorCode, number>> = {
+  UNAUTHENTICATED: closeCodes.unauthenticated,
+  INVALID_TOKEN: closeCodes.unauthenticated,
+  TOKEN_EXPIRED: closeCodes.unauthenticated,
+  FORBIDDEN: closeCodes.forbidden,
+};
+
+/** The close code an error ends the socket with, or undefined when an error frame is enough. */
+export function closeCodeOf(error: ProductError): number | undefined {
+  return closingCodes[error.code];
 }
 
 export const frames = {
   subscribed: (userId: number, lastSeq: number) => JSON.stringify({ type: 'subscribed', userId, lastSeq }),
   unsubscribed: (userId: number) => JSON.stringify({ type: 'unsubscribed', userId }),
-  error: (code: string, message: string, userId?: number) =>
-    JSON.stringify({ type: 'error', code, message, ...(userId !== undefined ? { userId } : {}) }),
+  /** An error frame, about the error's own user or else the one the failed message named. */
+  error: (error: ProductError, userId?: number) => {
+    const about = error.details.userId ?? userId;
+    return JSON.stringify({ type: 'error', code: error.code, message: error.message, ...(about !== undefined ? { userId: about } : {}) });
+  },
 };

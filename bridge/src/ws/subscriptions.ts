@@ -1,20 +1,21 @@
 // Who listens to whom, and getting each socket every event of its users:
 // first what it missed (from the database, after the seq it names), then
-// live ones, handed over without a gap or a duplicate. Live events go out with
-// app.publish on one topic per user; a socket joins the topic in the same
-// tick in which it has caught up with what the feed has published.
+// live ones, handed over without a gap or a duplicate. Live events go out
+// with the transport's publish on one topic per user; a socket joins the
+// topic in the same tick in which it has caught up with what the feed has
+// published.
 
-import type { TemplatedApp, WebSocket } from 'uWebSockets.js';
 import type { Auth } from '../auth.js';
 import type { Sql } from '../db.js';
 import type { EarningEventRecord, EarningFeed } from '../earning-feed.js';
+import { ProductError, internalError, unknownUser } from '../errors.js';
 import { describe } from '../failure.js';
-import { ApiError } from '../http/api-error.js';
 import { committedLastSeq, eventsAfter, userExists } from '../ledger.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import { apiErrorFromDatabase } from '../database-errors.js';
-import { ProtocolError, closeCodes, frames, maxSubscriptionsPerSocket } from './protocol.js';
+import { productErrorFromDatabase } from '../database-errors.js';
+import type { Peer, TransportServer } from '../transport/transport.js';
+import { closeCodeOf, closeCodes, frames, maxSubscriptionsPerSocket, type ClientMessage } from './protocol.js';
 
 export interface SocketData {
   /**
@@ -26,15 +27,15 @@ export interface SocketData {
   closed: boolean;
   /** Resolves waiters when the socket's backpressure drains. */
   drained: Array<() => void>;
-  /** From the URL (/ws?userId=2&after=17&token=…), subscribed at open. */
-  initial?: { userId: unknown; after: unknown; token: string | undefined };
+  /** The URL's query (/ws?userId=2&after=17&token=…): its subscription is made at open. */
+  query: string;
 }
 
 export interface Subscription {
   state: 'starting' | 'live';
 }
 
-export type Socket = WebSocket<SocketData>;
+export type Socket = Peer<SocketData>;
 
 const replayPageSize = 1000;
 const feedLagWaitMs = 20;
@@ -43,7 +44,7 @@ const feedLagMaxWaitMs = 5000;
 export const topicOf = (userId: number) => `user:${userId}`;
 
 export function createSubscriptions(options: {
-  app: TemplatedApp;
+  topics: Pick<TransportServer, 'publish'>;
   sql: Sql;
   feed: () => EarningFeed;
   auth: Auth;
@@ -56,11 +57,7 @@ export function createSubscriptions(options: {
   const socketsOf = new Map<number, Set<Socket>>();
 
   function send(ws: Socket, frame: string): void {
-    if (!ws.getUserData().closed) ws.send(frame);
-  }
-
-  function sendError(ws: Socket, error: ProtocolError | ApiError, userId?: number): void {
-    send(ws, frames.error(error.code, error.message, userId ?? (error instanceof ProtocolError ? error.userId : undefined)));
+    if (!ws.data.closed) ws.send(frame);
   }
 
   function join(ws: Socket, userId: number): void {
@@ -70,7 +67,7 @@ export function createSubscriptions(options: {
   }
 
   function leave(ws: Socket, userId: number): void {
-    ws.getUserData().subscriptions.delete(userId);
+    ws.data.subscriptions.delete(userId);
     const sockets = socketsOf.get(userId);
     sockets?.delete(ws);
     if (sockets && sockets.size === 0) {
@@ -80,12 +77,12 @@ export function createSubscriptions(options: {
   }
 
   async function subscribe(ws: Socket, userId: number, after: number | undefined, token: string | undefined): Promise<void> {
-    const data = ws.getUserData();
+    const data = ws.data;
     if (data.subscriptions.has(userId)) {
-      throw new ProtocolError('ALREADY_SUBSCRIBED', `already subscribed to user ${userId}`, userId);
+      throw new ProductError('ALREADY_SUBSCRIBED', `already subscribed to user ${userId}`, { userId });
     }
     if (data.subscriptions.size >= maxSubscriptionsPerSocket) {
-      throw new ProtocolError('TOO_MANY_SUBSCRIPTIONS', `at most ${maxSubscriptionsPerSocket} users per connection`, userId);
+      throw new ProductError('TOO_MANY_SUBSCRIPTIONS', `at most ${maxSubscriptionsPerSocket} users per connection`, { userId });
     }
     const subscription: Subscription = { state: 'starting' };
     data.subscriptions.set(userId, subscription);
@@ -96,7 +93,7 @@ export function createSubscriptions(options: {
     try {
       await auth.authorizeRead(userId, token);
       if (!current()) return;
-      if (!(await userExists(sql, userId))) throw new ProtocolError('USER_NOT_FOUND', `there is no user ${userId}`, userId);
+      if (!(await userExists(sql, userId))) throw unknownUser(userId);
       if (!current()) return;
       const lastSeq = await feed.watch(userId);
       if (after !== undefined && current()) await waitForFeedToReach(userId, after);
@@ -129,21 +126,28 @@ export function createSubscriptions(options: {
   async function replayThenGoLive(ws: Socket, userId: number, after: number, subscription: Subscription, current: () => boolean): Promise<void> {
     const feed = options.feed();
     let cursor = after;
+    /** Read from the database, published by the feed, not yet sent. */
+    let unsent: Array<{ seq: number; json: string }> = [];
     for (;;) {
-      const page = await eventsAfter(sql, userId, cursor, replayPageSize);
-      if (!current()) return;
-      const published = feed.lastSeq(userId) ?? 0;
-      const ready = page.filter((event) => event.seq <= published);
+      if (unsent.length === 0) {
+        const page = await eventsAfter(sql, userId, cursor, replayPageSize);
+        if (!current()) return;
+        const published = feed.lastSeq(userId) ?? 0;
+        unsent = page.filter((event) => event.seq <= published);
+      }
+      let sent = 0;
       ws.cork(() => {
-        for (const event of ready) send(ws, event.json);
-        cursor = ready.at(-1)?.seq ?? cursor;
-        if (cursor >= published) goLive(ws, userId, subscription);
+        // Sent until the socket holds half its allowed backpressure: the
+        // replay waits for room rather than overflow a slow reader.
+        while (sent < unsent.length && ws.bufferedAmount() < maxBackpressureBytes / 2) send(ws, unsent[sent++]!.json);
+        cursor = unsent[sent - 1]?.seq ?? cursor;
+        unsent = unsent.slice(sent);
+        if (unsent.length === 0 && cursor >= (feed.lastSeq(userId) ?? 0)) goLive(ws, userId, subscription);
       });
-      metrics.eventsDelivered.inc({ path: 'replay' }, ready.length);
-      checkBackpressure(ws);
+      metrics.eventsDelivered.inc({ path: 'replay' }, sent);
       if (!current() || subscription.state === 'live') return;
-      // Not caught up yet: a full page, or the feed published more while
-      // the page was read. Either way, read on once the socket has room.
+      // Not caught up yet: more to send, a full page, or the feed published
+      // more meanwhile. Either way, go on once the socket has room.
       await drained(ws);
     }
   }
@@ -156,10 +160,10 @@ export function createSubscriptions(options: {
     const since = Date.now();
     while (after > (options.feed().lastSeq(userId) ?? 0)) {
       if (after > (await committedLastSeq(sql, userId))) {
-        throw new ProtocolError('INVALID_AFTER', `user ${userId} has no earning with seq ${after}; after must be a seq you received`, userId);
+        throw new ProductError('INVALID_AFTER', `user ${userId} has no earning with seq ${after}; after must be a seq you received`, { userId });
       }
       if (Date.now() - since > feedLagMaxWaitMs) {
-        throw new ApiError(503, 'LIVE_EVENTS_DELAYED', 'live events are delayed; try again shortly');
+        throw new ProductError('LIVE_EVENTS_DELAYED', 'live events are delayed; try again shortly', { userId, retryAfterSeconds: 1 });
       }
       await new Promise((resolve) => setTimeout(resolve, feedLagWaitMs));
     }
@@ -167,25 +171,25 @@ export function createSubscriptions(options: {
 
   /** Waits while the socket holds more than half its allowed backpressure. */
   function drained(ws: Socket): Promise<void> {
-    if (ws.getUserData().closed || ws.getBufferedAmount() < maxBackpressureBytes / 2) return Promise.resolve();
-    return new Promise((resolve) => ws.getUserData().drained.push(resolve));
+    if (ws.data.closed || ws.bufferedAmount() < maxBackpressureBytes / 2) return Promise.resolve();
+    return new Promise((resolve) => ws.data.drained.push(resolve));
   }
 
   function checkBackpressure(ws: Socket): void {
-    if (!ws.getUserData().closed && ws.getBufferedAmount() > maxBackpressureBytes) {
+    if (!ws.data.closed && ws.bufferedAmount() > maxBackpressureBytes) {
       metrics.slowConsumersClosed.inc();
-      log.info({ subscriptions: [...ws.getUserData().subscriptions.keys()] }, 'closing a socket that cannot keep up');
+      log.info({ subscriptions: [...ws.data.subscriptions.keys()] }, 'closing a socket that cannot keep up');
       ws.end(closeCodes.tooSlow, 'too slow: reconnect and resume with after');
     }
   }
 
   return {
     /** Handles one client message; errors become error frames (or a 4401/4403 close). */
-    async handle(ws: Socket, message: { type: 'subscribe'; userId: number; after: number | undefined; token: string | undefined } | { type: 'unsubscribe'; userId: number }): Promise<void> {
+    async handle(ws: Socket, message: ClientMessage): Promise<void> {
       try {
         if (message.type === 'unsubscribe') {
-          if (!ws.getUserData().subscriptions.has(message.userId)) {
-            throw new ProtocolError('NOT_SUBSCRIBED', `not subscribed to user ${message.userId}`, message.userId);
+          if (!ws.data.subscriptions.has(message.userId)) {
+            throw new ProductError('NOT_SUBSCRIBED', `not subscribed to user ${message.userId}`, { userId: message.userId });
           }
           ws.unsubscribe(topicOf(message.userId));
           leave(ws, message.userId);
@@ -199,25 +203,21 @@ export function createSubscriptions(options: {
     },
 
     reject(ws: Socket, error: unknown, userId?: number): void {
-      if (ws.getUserData().closed) return;
-      const known = error instanceof ProtocolError || error instanceof ApiError ? error : apiErrorFromDatabase(error);
+      if (ws.data.closed) return;
+      const known = error instanceof ProductError ? error : productErrorFromDatabase(error);
       if (!known) log.error({ err: describe(error) }, 'websocket request failed');
-      const failure = known ?? new ApiError(500, 'INTERNAL_ERROR', 'something went wrong on our side; it has been logged');
+      const failure = known ?? internalError();
+      const closeCode = closeCodeOf(failure);
       ws.cork(() => {
-        sendError(ws, failure, userId);
-        if (failure instanceof ApiError && (failure.status === 401 || failure.status === 403)) {
-          ws.end(failure.status === 401 ? closeCodes.unauthenticated : closeCodes.forbidden, failure.code);
-        }
+        send(ws, frames.error(failure, userId));
+        if (closeCode !== undefined) ws.end(closeCode, failure.code);
       });
     },
 
     /** A live event from the feed: to every socket on its user's topic. */
     publish(event: EarningEventRecord): void {
-      const { app } = options;
-      const topic = topicOf(event.userId);
-      const receivers = app.numSubscribers(topic);
+      const receivers = options.topics.publish(topicOf(event.userId), event.json);
       if (receivers === 0) return;
-      app.publish(topic, event.json);
       metrics.eventsDelivered.inc({ path: 'live' }, receivers);
       const createdAt = Date.parse(/"createdAt":"([^"]+)"/.exec(event.json)?.[1] ?? '');
       if (Number.isFinite(createdAt)) metrics.commitToSend.observe(Math.max(0, Date.now() - createdAt) / 1000);
@@ -225,13 +225,13 @@ export function createSubscriptions(options: {
     },
 
     onDrain(ws: Socket): void {
-      const data = ws.getUserData();
-      if (ws.getBufferedAmount() >= maxBackpressureBytes / 2) return;
+      const data = ws.data;
+      if (ws.bufferedAmount() >= maxBackpressureBytes / 2) return;
       for (const resolve of data.drained.splice(0)) resolve();
     },
 
     onClose(ws: Socket): void {
-      const data = ws.getUserData();
+      const data = ws.data;
       data.closed = true;
       for (const userId of [...data.subscriptions.keys()]) leave(ws, userId);
       for (const resolve of data.drained.splice(0)) resolve();

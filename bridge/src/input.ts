@@ -1,0 +1,116 @@
+// The one place that reads values from the outside: ids, amounts, seqs,
+// limits, idempotency keys and text, from paths, queries, JSON bodies and
+// WebSocket messages alike. Each refuses a bad value with a product error
+// that says what a good one looks like; none rounds or guesses.
+
+import { isLosslessNumber } from 'lossless-json';
+import { ProductError, type ErrorCode, type InputSource } from './errors.js';
+
+const maxUserId = 2_147_483_647; // the users.id column is an integer
+const maxIdempotencyKeyLength = 200;
+
+/**
+ * The digits of a whole number: a JSON number as written (LosslessNumber),
+ * a JavaScript number, or a string (only where a string is how the value
+ * travels: paths, queries, WebSocket URLs and messages).
+ */
+function wholeNumberText(value: unknown, stringsAccepted: boolean): string | undefined {
+  const text = isLosslessNumber(value)
+    ? value.value
+    : typeof value === 'number' && Number.isSafeInteger(value)
+      ? String(value)
+      : stringsAccepted && typeof value === 'string'
+        ? value
+        : undefined;
+  return text !== undefined && /^\d{1,16}$/.test(text) ? text : undefined;
+}
+
+export interface IdOptions {
+  source: InputSource;
+  /** The field's name in messages ("userId", "referredBy"). */
+  name?: string;
+  code?: ErrorCode;
+}
+
+/** A user id: a whole number from 1 to 2147483647. */
+export function parseUserId(value: unknown, { source, name = 'userId', code = 'INVALID_USER_ID' }: IdOptions): number {
+  const text = wholeNumberText(value, source !== 'body');
+  const id = Number(text);
+  if (text === undefined || id < 1 || id > maxUserId) {
+    const where = source === 'path' ? `the ${name} in the path` : name;
+    throw new ProductError(code, `${where} must be a positive integer (at most ${maxUserId})`, { source });
+  }
+  return id;
+}
+
+/** A seq to continue after ("after"): a whole number from 0 (everything). */
+export function parseAfter(value: unknown, { source, code = 'INVALID_AFTER' }: IdOptions): number {
+  const text = wholeNumberText(value, true);
+  const after = Number(text);
+  if (text === undefined || !Number.isSafeInteger(after)) {
+    throw new ProductError(code, 'after must be a whole number: the last seq you received (0 for everything)', { source });
+  }
+  return after;
+}
+
+/** A page size from 1 to `max`; `fallback` when absent. */
+export function parseLimit(value: string | null, max: number, fallback: number): number {
+  if (value === null || value === '') return fallback;
+  const text = wholeNumberText(value, true);
+  const limit = Number(text);
+  if (text === undefined || limit < 1 || limit > max) {
+    throw new ProductError('INVALID_LIMIT', `limit must be a whole number from 1 to ${max}`, { source: 'query' });
+  }
+  return limit;
+}
+
+/**
+ * An amount as decimal text for NUMERIC, exactly as sent: a JSON number's own
+ * digits, or a string of one. Range and decimals are the database's to check
+ * (it refuses, never rounds), so 1.0000000000000001 is refused, not made 1.00.
+ */
+export function parseAmount(value: unknown): string {
+  const text = isLosslessNumber(value) ? value.value : typeof value === 'string' ? value.trim() : undefined;
+  if (text === undefined || !/^-?\d{1,15}(\.\d{1,20})?([eE][+-]?\d{1,2})?$/.test(text)) {
+    throw new ProductError('INVALID_AMOUNT', 'amount must be a decimal number (or a string of one) such as 1000 or "1999.99"', { source: 'body' });
+  }
+  return text;
+}
+
+/**
+ * An Idempotency-Key: 1 to 200 visible ASCII characters (what the IETF draft
+ * and Stripe accept). Anything else is refused rather than trimmed or
+ * re-encoded, since two different keys must never become the same one.
+ */
+export function parseIdempotencyKey(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (!/^[\x21-\x7e]+$/.test(value) || value.length > maxIdempotencyKeyLength) {
+    throw new ProductError('INVALID_IDEMPOTENCY_KEY',
+      `Idempotency-Key must be 1 to ${maxIdempotencyKeyLength} visible ASCII characters (letters, digits, punctuation; no spaces)`, { source: 'header' });
+  }
+  return value;
+}
+
+/** Optional text of at most maxLength characters; null when absent. */
+export function parseOptionalText(value: unknown, code: ErrorCode, name: string, maxLength: number): string | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'string' || value.length > maxLength) {
+    throw new ProductError(code, `${name} must be a string of at most ${maxLength} characters`, { source: 'body' });
+  }
+  return value;
+}
+
+/** An optional token: a non-empty string, or absent. */
+export function parseOptionalToken(value: unknown, code: ErrorCode): string | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  if (typeof value !== 'string') throw new ProductError(code, 'token must be a string', { source: 'message' });
+  return value;
+}
+
+/** A JSON body that must be an object. */
+export function asObject(value: unknown): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || isLosslessNumber(value)) {
+    throw new ProductError('INVALID_BODY', 'the body must be a JSON object', { source: 'body' });
+  }
+  return value as Record<string, unknown>;
+}
