@@ -7,6 +7,7 @@ import { startTestBridge, type TestBridge } from './support/bridge.js';
 import { useTestDatabase } from './support/database.js';
 import { callBridge } from './support/http.js';
 import { loadOriginalDemoUsers } from './support/demo-tree.js';
+import { transportUnderTest } from './support/transport.js';
 import { subscribedClient } from './support/ws-client.js';
 
 const db = useTestDatabase();
@@ -192,7 +193,7 @@ describe('health and metrics', () => {
   test('GET /health reports the database, the listener and the transport', async () => {
     const response = await call('GET', '/health');
     expect(response.status).toBe(200);
-    expect(response.json).toMatchObject({ status: 'ok', db: 'up', listener: 'up', transport: 'native' });
+    expect(response.json).toMatchObject({ status: 'ok', db: 'up', listener: 'up', transport: transportUnderTest });
   });
 
   test('GET /metrics serves Prometheus text with requests, sockets, deliveries, reconnects and latency', async () => {

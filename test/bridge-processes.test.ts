@@ -73,20 +73,6 @@ describe('bridge processes', () => {
   });
 });
 
-describe('the uWebSockets.js transport', () => {
-  test('on the JavaScript fallback the bridge says so at start and in /health', async () => {
-    const bridge = await startBridgeProcess(db.url, { UWS_USE_FALLBACK: '1' });
-    try {
-      expect(bridge.command.logLines().find((line) => line.msg.startsWith('uWebSockets.js runs on its JavaScript fallback'))?.level).toBe(40);
-      const health = (await (await fetch(`${bridge.http}/health`)).json()) as Record<string, unknown>;
-      expect(health).toMatchObject({ status: 'ok', transport: 'fallback' });
-    } finally {
-      bridge.command.interrupt('SIGTERM');
-      await bridge.command.exited;
-    }
-  });
-});
-
 describe('a database that goes away and comes back', () => {
   const admin = () => postgres(inject('adminDatabaseUrl'), { max: 1, onnotice: () => undefined });
   let name: string;
