@@ -7,7 +7,7 @@ import type { Config } from './config.js';
 import { poolSize, type Sql } from './db.js';
 import { createPurchaseBatcher } from './purchase-batcher.js';
 import { recordPurchaseWithRetries, type OnRetry } from './purchase-retries.js';
-import { startEarningFeed, type EarningEventRecord, type EarningFeed } from './earning-feed.js';
+import { createEarningFeed, type EarningEventRecord, type EarningFeed } from './feed/earning-feed.js';
 import type { Logger } from './log.js';
 import { createMetrics, registerOutboxDepth, type Metrics } from './metrics.js';
 import { settleWithin } from './settle.js';
@@ -46,32 +46,28 @@ export async function startBridge(options: {
   const { transport, uwsUnavailable } = chooseTransport(config.transport, config.uwsPath);
   metrics.transport.set({ transport: transport.name }, 1);
   if (uwsUnavailable) log.info({ transport: transport.name }, `serving on ${transport.description}: no native uWebSockets.js here (${uwsUnavailable})`);
-  let server: Server | undefined;
-  let worker: WhatsAppWorker | undefined;
   const onPurchaseRetry: OnRetry = (sqlState) => metrics.purchaseTransactionRetries.inc({ code: sqlState });
 
-  const feed = await startEarningFeed(
-    sql,
-    log,
-    (event) => {
-      options.onEarning?.(event);
-      server?.subscriptions.publish(event);
-    },
-    {
-      scope: config.logEarnings ? 'all' : 'watched',
-      connectListener: options.connectListener,
-      onListenerReconnect: () => metrics.listenerReconnects.inc(),
-      onSeqGap: () => metrics.earningSeqGaps.inc(),
-      ...(options.pingEveryMs ? { pingEveryMs: options.pingEveryMs } : {}),
-    },
-  );
+  const feed = createEarningFeed(sql, log, {
+    // Every user's events when something consumes them all (the earning log); else only subscribed users'.
+    scope: options.onEarning ? 'all' : 'watched',
+    connectListener: options.connectListener,
+    onListenerReconnect: () => metrics.listenerReconnects.inc(),
+    onSeqGap: () => metrics.earningSeqGaps.inc(),
+    ...(options.pingEveryMs ? { pingEveryMs: options.pingEveryMs } : {}),
+  });
+  const { twilio } = config.whatsapp;
+  const worker = config.whatsapp.workerEnabled
+    ? await startWhatsAppWorker({ sql, log, metrics, config: config.whatsapp, sender: twilio ? createTwilioSender(twilio, config.whatsapp) : undefined })
+    : undefined;
+  let server: Server | undefined;
   try {
     server = await startServer({
       transport,
       host: config.http.host,
       port: config.http.port,
       sql,
-      feed: () => feed,
+      feed,
       auth: createAuth(config.auth),
       log,
       metrics,
@@ -80,17 +76,16 @@ export async function startBridge(options: {
       recordPurchase: config.purchaseBatching
         ? createPurchaseBatcher(sql, { maxInFlight: purchaseBatchesInFlight, onRetry: onPurchaseRetry }).record
         : (request) => recordPurchaseWithRetries(sql, request, onPurchaseRetry),
-      worker: () => worker,
+      worker,
     });
-    if (config.whatsapp.workerEnabled) {
-      const { twilio } = config.whatsapp;
-      worker = await startWhatsAppWorker({
-        sql, log, metrics, config: config.whatsapp,
-        sender: twilio ? createTwilioSender(twilio, config.whatsapp) : undefined,
-      });
-    }
+    const { subscriptions } = server;
+    await feed.start((event) => {
+      options.onEarning?.(event);
+      subscriptions.publish(event);
+    });
   } catch (error) {
     server?.close();
+    await worker?.stop(3000);
     await feed.stop();
     throw error;
   }
@@ -99,9 +94,7 @@ export async function startBridge(options: {
   return {
     feed,
     server: started,
-    get worker() {
-      return worker;
-    },
+    worker,
     metrics,
     async stop() {
       started.close();

@@ -79,7 +79,7 @@ async function purchaseReceipts(sql: Queryable, purchaseIds: string[]): Promise<
         'id', p.id,
         'userId', p.user_id,
         'amount', decimal_text(p.amount),
-        'createdAt', to_char(p.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+        'createdAt', iso_utc(p.created_at),
         'idempotencyKey', p.idempotency_key),
       'earnings', coalesce((
         SELECT json_agg(json_build_object(
@@ -117,20 +117,6 @@ export async function userExists(sql: Sql, userId: number): Promise<boolean> {
   return user !== undefined;
 }
 
-/** A user's earning events after a seq, oldest first, each as its JSON text. */
-export async function eventsAfter(sql: Sql, userId: number, after: number, limit: number): Promise<Array<{ seq: number; json: string }>> {
-  return sql<Array<{ seq: number; json: string }>>`
-    SELECT seq::int AS seq, event::text AS json FROM earning_events
-    WHERE user_id = ${userId} AND seq > ${after}
-    ORDER BY seq LIMIT ${limit}`;
-}
-
-/** The last seq committed for a user (0 before their first earning). */
-export async function committedLastSeq(sql: Sql, userId: number): Promise<number> {
-  const [counter] = await sql<{ lastSeq: string }[]>`SELECT last_seq AS "lastSeq" FROM earning_sequences WHERE user_id = ${userId}`;
-  return Number(counter?.lastSeq ?? 0);
-}
-
 export interface NewUser {
   name: string | null;
   phoneNumber: string | null;
@@ -143,6 +129,6 @@ export async function createUser(sql: Sql, user: NewUser): Promise<unknown> {
     VALUES (${user.name}, ${user.phoneNumber}, ${user.referredBy})
     RETURNING json_build_object(
       'id', id, 'name', name, 'phoneNumber', phone_number, 'referredBy', referred_by,
-      'createdAt', to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')) AS user`;
+      'createdAt', iso_utc(created_at)) AS user`;
   return row!.user;
 }

@@ -9,7 +9,7 @@ import { readConfig, redactDatabaseUrl, type Config } from './config.js';
 import { setUpDatabase } from './database-setup.js';
 import { connectDatabase, type Sql } from './db.js';
 import { startBridge, type Bridge } from './bridge.js';
-import type { EarningEventRecord } from './earning-feed.js';
+import type { EarningEventRecord } from './earning-events.js';
 import type { EmbeddedDatabase } from './embedded-database.js';
 import { Failure, describe } from './failure.js';
 import { createLogger, type Logger } from './log.js';

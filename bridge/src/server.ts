@@ -6,7 +6,7 @@ import type { WhatsAppConfig } from './config.js';
 import type { WhatsAppWorker } from './whatsapp/worker.js';
 import type { Sql } from './db.js';
 import type { PurchaseOutcome, PurchaseRequest } from './ledger.js';
-import type { EarningFeed } from './earning-feed.js';
+import type { EarningFeed } from './feed/earning-feed.js';
 import { httpApp, maxBodyBytes, type Route } from './http/exchange.js';
 import { openApiRoute } from './http/openapi.js';
 import { pageRoutes } from './http/page.js';
@@ -30,7 +30,7 @@ export interface ServerOptions {
   host: string;
   port: number;
   sql: Sql;
-  feed: () => EarningFeed;
+  feed: EarningFeed;
   auth: Auth;
   log: Logger;
   metrics: Metrics;
@@ -38,7 +38,7 @@ export interface ServerOptions {
   whatsapp: WhatsAppConfig;
   recordPurchase: (request: PurchaseRequest) => Promise<PurchaseOutcome>;
   /** The in-process WhatsApp worker, if it runs here. */
-  worker: () => WhatsAppWorker | undefined;
+  worker: WhatsAppWorker | undefined;
 }
 
 const healthTimeoutMs = 2000;
@@ -105,7 +105,7 @@ async function health(options: ServerOptions, sockets: number) {
     options.sql`SELECT 1`.then(() => true, () => false),
     new Promise<boolean>((resolve) => setTimeout(() => resolve(false), healthTimeoutMs).unref()),
   ]);
-  const listenerUp = options.feed().listening;
+  const listenerUp = options.feed.listening;
   const ok = databaseUp && listenerUp;
   return {
     status: ok ? 200 : 503,
@@ -116,7 +116,7 @@ async function health(options: ServerOptions, sockets: number) {
       transport: options.transport.name,
       auth: { reads: options.auth.open.reads ? 'open' : 'jwt', writes: options.auth.open.writes ? 'open' : 'api-key' },
       sockets,
-      whatsappWorker: options.worker()?.status() ?? { state: 'not running here' },
+      whatsappWorker: options.worker?.status() ?? { state: 'not running here' },
       uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
     },
   };

@@ -10,7 +10,8 @@ import { statusCallbackHandler } from '../whatsapp/status-callback.js';
 import type { Logger } from '../log.js';
 import { unknownUser } from '../errors.js';
 import { asObject, parseAfter, parseAmount, parseIdempotencyKey, parseLimit, parseOptionalText, parseUserId } from '../input.js';
-import { createUser, earningsSummary, eventsAfter, userExists, type PurchaseOutcome, type PurchaseRequest } from '../ledger.js';
+import { eventsAfter } from '../earning-events.js';
+import { createUser, earningsSummary, userExists, type PurchaseOutcome, type PurchaseRequest } from '../ledger.js';
 import type { Request, Route } from './exchange.js';
 
 export interface RouteContext {

@@ -7,10 +7,12 @@
 
 import type { Auth } from '../auth.js';
 import type { Sql } from '../db.js';
-import type { EarningEventRecord, EarningFeed } from '../earning-feed.js';
+import type { EarningEventRecord } from '../earning-events.js';
+import type { EarningFeed } from '../feed/earning-feed.js';
 import { ProductError, internalError, unknownUser } from '../errors.js';
 import { describe } from '../failure.js';
-import { committedLastSeq, eventsAfter, userExists } from '../ledger.js';
+import { eventsAfter, lastSeqOf } from '../earning-events.js';
+import { userExists } from '../ledger.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { productErrorFromDatabase } from '../database-errors.js';
@@ -46,7 +48,7 @@ export const topicOf = (userId: number) => `user:${userId}`;
 export function createSubscriptions(options: {
   topics: Pick<TransportServer, 'publish'>;
   sql: Sql;
-  feed: () => EarningFeed;
+  feed: EarningFeed;
   auth: Auth;
   log: Logger;
   metrics: Metrics;
@@ -72,7 +74,7 @@ export function createSubscriptions(options: {
     sockets?.delete(ws);
     if (sockets && sockets.size === 0) {
       socketsOf.delete(userId);
-      options.feed().unwatch(userId);
+      options.feed.unwatch(userId);
     }
   }
 
@@ -89,7 +91,7 @@ export function createSubscriptions(options: {
     join(ws, userId);
     // False once the socket closed or this subscription was dropped (and maybe made anew).
     const current = () => !data.closed && data.subscriptions.get(userId) === subscription;
-    const feed = options.feed();
+    const feed = options.feed;
     try {
       await auth.authorizeRead(userId, token);
       if (!current()) return;
@@ -124,7 +126,7 @@ export function createSubscriptions(options: {
    * tick: what the feed publishes next is exactly what comes after.
    */
   async function replayThenGoLive(ws: Socket, userId: number, after: number, subscription: Subscription, current: () => boolean): Promise<void> {
-    const feed = options.feed();
+    const feed = options.feed;
     let cursor = after;
     /** Read from the database, published by the feed, not yet sent. */
     let unsent: Array<{ seq: number; json: string }> = [];
@@ -158,8 +160,8 @@ export function createSubscriptions(options: {
    */
   async function waitForFeedToReach(userId: number, after: number): Promise<void> {
     const since = Date.now();
-    while (after > (options.feed().lastSeq(userId) ?? 0)) {
-      if (after > (await committedLastSeq(sql, userId))) {
+    while (after > (options.feed.lastSeq(userId) ?? 0)) {
+      if (after > (await lastSeqOf(sql, userId))) {
         throw new ProductError('INVALID_AFTER', `user ${userId} has no earning with seq ${after}; after must be a seq you received`, { userId });
       }
       if (Date.now() - since > feedLagMaxWaitMs) {

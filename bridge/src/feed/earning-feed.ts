@@ -1,0 +1,245 @@
+// Follows the earnings ledger live and hands each event to one consumer,
+// exactly once and in seq order per user. Three parts: the listen connection
+// (listen-connection.ts) says "something new in these ids" and "listening
+// again"; the cursors (seq-cursors.ts) know what each user has had; this
+// module loads events from the database and runs the catch-ups. A NOTIFY can
+// be missed, so every (re)connection of the listener and a slow periodic
+// reconcile catch up from the cursors.
+
+import type { Sql } from '../db.js';
+import { eventsAfterEach, eventsInIdRange, lastSeqOf, lastSeqs, type EarningEventRecord } from '../earning-events.js';
+import { describe } from '../failure.js';
+import type { Logger } from '../log.js';
+import { settleWithin } from '../settle.js';
+import { ListenConnection } from './listen-connection.js';
+import { SeqCursors, type Advance } from './seq-cursors.js';
+
+export type { EarningEventRecord };
+
+/** Where the feed's events go; set once, when the feed starts. */
+export type EarningConsumer = (event: EarningEventRecord) => void;
+
+export interface EarningFeed {
+  /** Follows a user (scope "watched"); resolves with the last seq delivered for them. Everything after it will be. */
+  watch(userId: number): Promise<number>;
+  unwatch(userId: number): void;
+  /** The last seq delivered for a followed user. */
+  lastSeq(userId: number): number | undefined;
+  readonly listening: boolean;
+  stop(): Promise<void>;
+}
+
+export interface EarningFeedOptions {
+  /** Opens the dedicated connection the feed LISTENs on (a new one whenever the old stops hearing its pings). */
+  connectListener: () => Sql;
+  /** "all": every user's events (for a consumer of every event, such as the earning log); "watched": only users passed to watch(). */
+  scope: 'all' | 'watched';
+  reconcileEveryMs?: number;
+  pingEveryMs?: number;
+  onListenerReconnect?: () => void;
+  /** Called for each seq gap found in the ledger itself (impossible through SQL). */
+  onSeqGap?: () => void;
+}
+
+interface IdRange {
+  first: number;
+  last: number;
+}
+
+const retryAfterErrorMs = 1000;
+
+/** A feed that follows nothing yet: start() gives it its consumer and starts listening. */
+export function createEarningFeed(sql: Sql, log: Logger, options: EarningFeedOptions): EarningFeed & { start(consumer: EarningConsumer): Promise<void> } {
+  const cursors = new SeqCursors(options.scope === 'all');
+  /** Users being followed whose starting point is still being read. */
+  const starting = new Map<number, Promise<number>>();
+  /** Work waiting for the drain loop: catch-ups take precedence over hints. */
+  const pending = { all: false, users: new Set<number>(), range: undefined as IdRange | undefined };
+  /** idle: created, nothing delivered; running: delivering; stopped: final. */
+  let mode: 'idle' | 'running' | 'stopped' = 'idle';
+  let consumer: EarningConsumer | undefined;
+  let draining: Promise<void> | undefined;
+  let reconcile: NodeJS.Timeout | undefined;
+
+  const listener = new ListenConnection({
+    connect: options.connectListener,
+    sql,
+    log,
+    pingEveryMs: options.pingEveryMs ?? 5_000,
+    onHint,
+    onListening(again) {
+      if (again) {
+        options.onListenerReconnect?.();
+        log.info('listening for earnings again; catching up');
+      } else {
+        log.info('listening for earnings');
+      }
+      requestCatchUp('all');
+    },
+  });
+
+  const hasWork = () => pending.all || pending.users.size > 0 || pending.range !== undefined;
+
+  function schedule(): void {
+    if (draining || mode !== 'running') return;
+    draining = drain().finally(() => {
+      draining = undefined;
+      if (mode === 'running' && hasWork()) schedule();
+    });
+  }
+
+  async function drain(): Promise<void> {
+    try {
+      while (mode === 'running' && hasWork()) {
+        if (pending.all || pending.users.size > 0) {
+          const users = pending.all ? 'all' : [...pending.users];
+          pending.all = false;
+          pending.users.clear();
+          await catchUp(users);
+        } else {
+          const range = pending.range!;
+          pending.range = undefined;
+          await deliverRange(range);
+        }
+      }
+    } catch (error) {
+      if (mode !== 'running') return;
+      // Whatever was lost is recovered by a catch-up, which needs the database.
+      log.warn({ err: describe(error) }, 'earning feed could not load events; catching up shortly');
+      pending.range = undefined;
+      setTimeout(() => requestCatchUp('all'), retryAfterErrorMs).unref();
+    }
+  }
+
+  function requestCatchUp(users: 'all' | number[]): void {
+    if (users === 'all') pending.all = true;
+    else for (const userId of users) pending.users.add(userId);
+    schedule();
+  }
+
+  function onHint(payload: string): void {
+    const range = parseHint(payload);
+    if (!range) {
+      log.warn({ payload }, 'ignoring an unreadable earnings notification; catching up instead');
+      requestCatchUp('all');
+      return;
+    }
+    // Hints that arrive while a load runs merge into one range.
+    pending.range = pending.range
+      ? { first: Math.min(pending.range.first, range.first), last: Math.max(pending.range.last, range.last) }
+      : range;
+    schedule();
+  }
+
+  async function catchUp(users: 'all' | number[]): Promise<void> {
+    const scope = users === 'all' && !cursors.followsAll ? cursors.followed() : users;
+    if (scope !== 'all' && scope.length === 0) return;
+    const behind = [...(await lastSeqs(sql, scope))]
+      .filter(([userId, lastSeq]) => cursors.follows(userId) && lastSeq > (cursors.lastSeq(userId) ?? 0))
+      .map(([userId]) => userId);
+    if (behind.length > 0) await deliverAfterCursors(behind);
+  }
+
+  async function deliverRange(range: IdRange): Promise<void> {
+    const events = await eventsInIdRange(sql, range.first, range.last, cursors.followsAll ? 'all' : cursors.followed());
+    // A gap in a hint's range means a hint was missed: load from the table.
+    const { gaps } = deliver(events);
+    if (gaps.length > 0) await deliverAfterCursors(gaps);
+  }
+
+  async function deliverAfterCursors(userIds: number[]): Promise<void> {
+    const events = await eventsAfterEach(sql, userIds.map((userId) => ({ userId, after: cursors.lastSeq(userId) ?? 0 })));
+    // A gap in the table itself: say so, and go on from the next seq there
+    // is, rather than wait forever for seqs that will never come.
+    for (let { gaps } = deliver(events); gaps.length > 0; { gaps } = deliver(events)) {
+      for (const userId of gaps) {
+        const lastSeq = cursors.lastSeq(userId) ?? 0;
+        const next = events.find((event) => event.userId === userId && event.seq > lastSeq)!;
+        const missingSeqs = cursors.skipTo(userId, next.seq);
+        log.error({ userId, missingSeqs }, 'earnings ledger has a seq gap; this should be impossible; delivering from the next seq');
+        options.onSeqGap?.();
+      }
+    }
+  }
+
+  function deliver(events: EarningEventRecord[]): Advance {
+    const advance = cursors.advance(events);
+    for (const event of advance.ready) {
+      try {
+        consumer!(event);
+      } catch (error) {
+        log.error({ err: describe(error), userId: event.userId, seq: event.seq }, 'earning event consumer failed');
+      }
+    }
+    return advance;
+  }
+
+  function watch(userId: number): Promise<number> {
+    const known = cursors.lastSeq(userId);
+    if (known !== undefined) return Promise.resolve(known);
+    const pendingStart = starting.get(userId);
+    if (pendingStart) return pendingStart;
+    // Compared by identity below: an unwatch and a new watch meanwhile make another start.
+    let start: Promise<number> | undefined;
+    start = (async () => {
+      const lastSeq = await lastSeqOf(sql, userId);
+      if (starting.get(userId) === start) {
+        starting.delete(userId);
+        cursors.follow(userId, lastSeq);
+        // Hints that came while the starting point was read were skipped.
+        requestCatchUp([userId]);
+      }
+      return lastSeq;
+    })();
+    starting.set(userId, start);
+    return start;
+  }
+
+  return {
+    watch,
+    unwatch(userId) {
+      cursors.unfollow(userId);
+      starting.delete(userId);
+    },
+    lastSeq: (userId) => cursors.lastSeq(userId),
+    get listening() {
+      return listener.state === 'listening';
+    },
+    async start(target) {
+      if (consumer) throw new Error('the earning feed already has a consumer');
+      consumer = target;
+      await listener.start();
+      // In scope "all", the starting point is every user's current last seq.
+      if (cursors.followsAll) for (const [userId, lastSeq] of await lastSeqs(sql, 'all')) cursors.follow(userId, lastSeq);
+      mode = 'running';
+      schedule();
+      reconcile = setInterval(() => requestCatchUp('all'), options.reconcileEveryMs ?? 30_000);
+      reconcile.unref();
+    },
+    async stop() {
+      mode = 'stopped';
+      clearInterval(reconcile);
+      await listener.stop();
+      await settleWithin(draining ?? Promise.resolve(), 2000);
+    },
+  };
+}
+
+/** Creates a feed and starts it with its consumer; resolves once it listens and knows where to start. */
+export async function startEarningFeed(sql: Sql, log: Logger, consumer: EarningConsumer, options: EarningFeedOptions): Promise<EarningFeed> {
+  const feed = createEarningFeed(sql, log, options);
+  await feed.start(consumer);
+  return feed;
+}
+
+function parseHint(payload: string): IdRange | undefined {
+  try {
+    const { firstEarningId, lastEarningId } = JSON.parse(payload) as Record<string, unknown>;
+    if (Number.isSafeInteger(firstEarningId) && Number.isSafeInteger(lastEarningId)) {
+      return { first: firstEarningId as number, last: lastEarningId as number };
+    }
+  } catch {
+    // unreadable: the caller catches up instead
+  }
+  return undefined;
+}
