@@ -118,8 +118,8 @@ export async function notificationsOf(sql: Sql, userId: number, limit: number): 
     SELECT json_build_object(
       'id', id, 'earningId', earning_id, 'status', status, 'attempts', attempts,
       'twilioSid', twilio_sid, 'lastErrorCode', last_error_code, 'variables', variables,
-      'createdAt', to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
-      'updatedAt', to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')) AS notification
+      'createdAt', iso_utc(created_at),
+      'updatedAt', iso_utc(updated_at)) AS notification
     FROM whatsapp_outbox WHERE user_id = ${userId}
     ORDER BY id DESC LIMIT ${limit}`;
   return rows.map((row) => row.notification);
