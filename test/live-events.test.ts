@@ -4,7 +4,7 @@
 
 import { pino } from 'pino';
 import { describe, expect, test } from 'vitest';
-import { startEarningFeed, type EarningEventRecord } from '../bridge/src/earning-feed.js';
+import { startEarningFeed, type EarningEventRecord } from '../bridge/src/feed/earning-feed.js';
 import { useTestDatabase } from './support/database.js';
 import { createReferralChain } from './support/referrals.js';
 import { killListeners, waitFor } from './support/wait.js';
