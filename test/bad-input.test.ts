@@ -1,23 +1,19 @@
 // Bad purchases are refused by the database itself, with a clear error, and
 // leave nothing behind: no purchase, no earning, no seq consumed.
 
-import { beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { useTestDatabase } from './support/database.js';
-import { createReferralChain, purchase } from './support/referrals.js';
+import { createBuyerWithTwoReferrers, purchase } from './support/referrals.js';
+import { onlyRow } from './support/rows.js';
 
 const db = useTestDatabase();
-let buyer: number;
 
-beforeAll(async () => {
-  [, , buyer] = (await createReferralChain(db.sql, 3)) as [number, number, number];
-});
-
+/** The ledger's size: equal before and after means nothing was written and no seq consumed. */
 async function ledgerSize() {
-  const [row] = await db.sql<{ purchases: number; earnings: number; seqs: string | null }[]>`
+  return onlyRow(await db.sql<{ purchases: number; earnings: number; seqs: string | null }[]>`
     SELECT (SELECT count(*)::int FROM purchases) AS purchases,
            (SELECT count(*)::int FROM earnings) AS earnings,
-           (SELECT sum(last_seq)::text FROM earning_sequences) AS seqs`;
-  return row;
+           (SELECT sum(last_seq)::text FROM earning_sequences) AS seqs`);
 }
 
 describe('bad purchases', () => {
@@ -31,6 +27,7 @@ describe('bad purchases', () => {
     ['a third decimal of a tiny amount', '0.001', 'purchases_amount_has_at_most_2_decimals'],
     ['over 999999999999.99', '1000000000000.00', 'purchases_amount_is_at_most_999999999999_99'],
   ])('an amount that is %s is refused and leaves nothing behind', async (_, amount, constraint) => {
+    const { buyer } = await createBuyerWithTwoReferrers(db.sql);
     const before = await ledgerSize();
     await expect(purchase(db.sql, buyer, amount)).rejects.toMatchObject({
       code: '23514',
@@ -60,6 +57,7 @@ describe('bad purchases', () => {
   });
 
   test('one bad row refuses the whole multi-row INSERT', async () => {
+    const { buyer } = await createBuyerWithTwoReferrers(db.sql);
     const before = await ledgerSize();
     await expect(db.sql`
       INSERT INTO purchases (user_id, amount) VALUES (${buyer}, 10), (${buyer}, 20), (${buyer}, 0.001)`).rejects
@@ -68,6 +66,7 @@ describe('bad purchases', () => {
   });
 
   test('a purchase inside a rolled-back transaction leaves nothing behind', async () => {
+    const { buyer } = await createBuyerWithTwoReferrers(db.sql);
     const before = await ledgerSize();
     await expect(db.sql.begin(async (sql) => {
       await sql`INSERT INTO purchases (user_id, amount) VALUES (${buyer}, 10)`;
@@ -76,9 +75,9 @@ describe('bad purchases', () => {
     expect(await ledgerSize()).toEqual(before);
     // …and the next earning takes the seq the rolled-back one would have had.
     const purchaseId = await purchase(db.sql, buyer, '10');
-    const [earning] = await db.sql<{ seq: number }[]>`
-      SELECT seq::int FROM earnings WHERE purchase_id = ${purchaseId} AND level = 1`;
-    expect(earning!.seq).toBe(Number(before!.purchases) + 1);
+    const earning = onlyRow(await db.sql<{ seq: number }[]>`
+      SELECT seq::int FROM earnings WHERE purchase_id = ${purchaseId} AND level = 1`);
+    expect(earning.seq).toBe(1);
   });
 
   test.each([
@@ -88,6 +87,7 @@ describe('bad purchases', () => {
     ['holding a tab', 'order\t7781', 'purchases_idempotency_key_is_visible_ascii'],
     ['not ASCII', 'bestellung-ä', 'purchases_idempotency_key_is_visible_ascii'],
   ])('an idempotency key that is %s is refused and leaves nothing behind', async (_, key, constraint) => {
+    const { buyer } = await createBuyerWithTwoReferrers(db.sql);
     const before = await ledgerSize();
     await expect(db.sql`INSERT INTO purchases (user_id, amount, idempotency_key) VALUES (${buyer}, 10, ${key})`).rejects
       .toMatchObject({ code: '23514', constraint_name: constraint });
@@ -95,16 +95,18 @@ describe('bad purchases', () => {
   });
 
   test('an idempotency key of 200 visible ASCII characters is accepted', async () => {
+    const { buyer } = await createBuyerWithTwoReferrers(db.sql);
     const key = `!~${'k'.repeat(196)}{}`;
-    const [row] = await db.sql<{ key: string }[]>`
-      INSERT INTO purchases (user_id, amount, idempotency_key) VALUES (${buyer}, 10, ${key}) RETURNING idempotency_key AS key`;
-    expect(row!.key).toBe(key);
+    const row = onlyRow(await db.sql<{ key: string }[]>`
+      INSERT INTO purchases (user_id, amount, idempotency_key) VALUES (${buyer}, 10, ${key}) RETURNING idempotency_key AS key`);
+    expect(row.key).toBe(key);
   });
 
   test('equal values with more digits are accepted as the same amount', async () => {
+    const { buyer } = await createBuyerWithTwoReferrers(db.sql);
     const purchaseId = await purchase(db.sql, buyer, '12.500');
-    const [earning] = await db.sql<{ amount: string }[]>`
-      SELECT amount::text FROM earnings WHERE purchase_id = ${purchaseId} AND level = 1`;
-    expect(earning!.amount).toBe('0.625');
+    const earning = onlyRow(await db.sql<{ amount: string }[]>`
+      SELECT amount::text FROM earnings WHERE purchase_id = ${purchaseId} AND level = 1`);
+    expect(earning.amount).toBe('0.625');
   });
 });

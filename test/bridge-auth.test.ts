@@ -7,18 +7,16 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startTestBridge, type TestBridge } from './support/bridge.js';
 import { useTestDatabase } from './support/database.js';
 import { cleanEnvironment, runCommand } from './support/process.js';
-import { createReferralChain } from './support/referrals.js';
+import { createBuyerWithReferrer, type BuyerWithReferrer } from './support/referrals.js';
+import { onlyRow } from './support/rows.js';
 import { connectClient, subscribedClient } from './support/ws-client.js';
 
 const jwtSecret = 'a-test-secret-that-is-long-enough-for-hs256';
 const apiKey = 'test-api-key-0123456789';
 const db = useTestDatabase();
 let bridge: TestBridge;
-let referrer: number;
-let buyer: number;
 
 beforeAll(async () => {
-  [referrer, buyer] = (await createReferralChain(db.sql, 2)) as [number, number];
   bridge = await startTestBridge(db.url, { JWT_SECRET: jwtSecret, API_KEY: apiKey });
 });
 afterAll(async () => {
@@ -38,6 +36,7 @@ const errorCode = async (response: Response) => ((await response.json()) as { er
 
 describe('reading and subscribing with JWT_SECRET set', () => {
   test('a token whose sub is the user is accepted, over HTTP and WebSocket', async () => {
+    const { referrer, buyer } = await createBuyerWithReferrer(db.sql);
     const good = await token(String(referrer));
     const response = await fetch(`${bridge.http}/api/earnings/${referrer}`, { headers: { authorization: `Bearer ${good}` } });
     expect(response.status).toBe(200);
@@ -56,12 +55,14 @@ describe('reading and subscribing with JWT_SECRET set', () => {
 
   test.each([
     ['no token', async () => undefined, 401, 'UNAUTHENTICATED', 4401],
-    ['a token signed with another secret', async () => token(String(referrer), { secret: 'another-secret-that-is-also-long-enough' }), 401, 'INVALID_TOKEN', 4401],
+    ['a token signed with another secret', async (users: BuyerWithReferrer) => token(String(users.referrer), { secret: 'another-secret-that-is-also-long-enough' }), 401, 'INVALID_TOKEN', 4401],
     ['garbage', async () => 'not.a.jwt', 401, 'INVALID_TOKEN', 4401],
-    ['an expired token', async () => token(String(referrer), { expiresAt: Math.floor(Date.now() / 1000) - 60 }), 401, 'TOKEN_EXPIRED', 4401],
-    ['another user\'s token', async () => token(String(buyer)), 403, 'FORBIDDEN', 4403],
+    ['an expired token', async (users: BuyerWithReferrer) => token(String(users.referrer), { expiresAt: Math.floor(Date.now() / 1000) - 60 }), 401, 'TOKEN_EXPIRED', 4401],
+    ['another user\'s token', async (users: BuyerWithReferrer) => token(String(users.buyer)), 403, 'FORBIDDEN', 4403],
   ])('%s is refused: HTTP %i, and on the WebSocket an error frame, then a close', async (_, makeToken, status, code, closeCode) => {
-    const presented = await makeToken();
+    const users = await createBuyerWithReferrer(db.sql);
+    const { referrer } = users;
+    const presented = await makeToken(users);
     const response = await fetch(`${bridge.http}/api/earnings/${referrer}`, presented ? { headers: { authorization: `Bearer ${presented}` } } : {});
     expect(response.status).toBe(status);
     expect(await errorCode(response)).toBe(code);
@@ -76,19 +77,21 @@ describe('reading and subscribing with JWT_SECRET set', () => {
 
 describe('writing with API_KEY set', () => {
   test('POST endpoints need "Authorization: Bearer <API_KEY>"', async () => {
+    const { buyer } = await createBuyerWithReferrer(db.sql);
     const post = (authorization?: string) => fetch(`${bridge.http}/api/purchase`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) },
       body: JSON.stringify({ userId: buyer, amount: 1 }),
     });
-    const [before] = await db.sql<{ count: number }[]>`SELECT count(*)::int FROM purchases`;
+    const purchasesOfBuyer = async () =>
+      onlyRow(await db.sql<{ count: number }[]>`SELECT count(*)::int FROM purchases WHERE user_id = ${buyer}`).count;
     const missing = await post();
     expect(missing.status).toBe(401);
     expect(await errorCode(missing)).toBe('UNAUTHENTICATED');
     expect((await post('Bearer wrong-key-0123456789')).status).toBe(401);
-    const [after] = await db.sql<{ count: number }[]>`SELECT count(*)::int FROM purchases`;
-    expect(after!.count).toBe(before!.count);
+    expect(await purchasesOfBuyer()).toBe(0);
     expect((await post(`Bearer ${apiKey}`)).status).toBe(201);
+    expect(await purchasesOfBuyer()).toBe(1);
     const users = await fetch(`${bridge.http}/api/users`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":"x"}' });
     expect(users.status).toBe(401);
   });

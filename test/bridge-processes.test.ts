@@ -2,12 +2,10 @@
 // mid-stream, two of them on one database, shut down gracefully; and a
 // database that goes away and comes back.
 
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import postgres from 'postgres';
-import { inject } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { startBridgeProcess, startTestBridge } from './support/bridge.js';
-import { useTestDatabase } from './support/database.js';
-import { createReferralChain } from './support/referrals.js';
+import { createTestDatabase, openAdminPool, useTestDatabase } from './support/database.js';
+import { createBuyerWithReferrer, createBuyerWithTwoReferrers } from './support/referrals.js';
 import { waitFor } from './support/wait.js';
 import { range, seqsOf, subscribedClient } from './support/ws-client.js';
 
@@ -15,16 +13,16 @@ const db = useTestDatabase();
 
 describe('bridge processes', () => {
   test('a bridge restarted mid-stream: clients resuming with after miss nothing, and shutdown closes sockets with 1001', async () => {
-    const [referrer, buyer] = await createReferralChain(db.sql, 2);
+    const { referrer, buyer } = await createBuyerWithReferrer(db.sql);
     const first = await startBridgeProcess(db.url);
-    const client = await subscribedClient(first.ws, referrer!);
+    const client = await subscribedClient(first.ws, referrer);
 
     const writer = db.connect({ max: 1 });
     let written = 0;
     let writing = true;
     const writes = (async () => {
       while (writing) {
-        await writer`INSERT INTO purchases (user_id, amount) VALUES (${buyer!}, 1)`;
+        await writer`INSERT INTO purchases (user_id, amount) VALUES (${buyer}, 1)`;
         written += 1;
         await new Promise((resolve) => setTimeout(resolve, 5));
       }
@@ -38,32 +36,33 @@ describe('bridge processes', () => {
     expect(Date.now() - stoppingAt).toBeLessThan(10_000);
 
     const second = await startBridgeProcess(db.url);
-    const lastSeen = seqsOf(client, referrer!).at(-1)!;
-    const resumed = await subscribedClient(second.ws, referrer!, { after: lastSeen });
+    const lastSeen = seqsOf(client, referrer).at(-1) ?? 0;
+    const resumed = await subscribedClient(second.ws, referrer, { after: lastSeen });
     await waitFor('more purchases after the restart', () => written > lastSeen + 20);
     writing = false;
     await writes;
     await writer.end();
     await resumed.waitForEvents(written - lastSeen, 30_000);
-    expect([...seqsOf(client, referrer!), ...seqsOf(resumed, referrer!)]).toEqual(range(1, written));
+    expect([...seqsOf(client, referrer), ...seqsOf(resumed, referrer)]).toEqual(range(1, written));
     await resumed.close();
     second.command.interrupt('SIGTERM');
     expect(await second.command.exited).toBe(0);
   });
 
   test('two bridge processes on one database both deliver every event to their own subscribers', async () => {
-    const [root, referrer, buyer] = await createReferralChain(db.sql, 3);
+    const { root, referrer, buyer } = await createBuyerWithTwoReferrers(db.sql);
     const [a, b] = await Promise.all([startBridgeProcess(db.url), startBridgeProcess(db.url)]);
     try {
       const clients = await Promise.all([
-        subscribedClient(a.ws, referrer!), subscribedClient(b.ws, referrer!), subscribedClient(b.ws, root!),
+        subscribedClient(a.ws, referrer), subscribedClient(b.ws, referrer), subscribedClient(b.ws, root),
       ]);
-      await db.sql`INSERT INTO purchases (user_id, amount) SELECT ${buyer!}::int, 5 FROM generate_series(1, 50)`;
-      for (let i = 0; i < 50; i++) await db.sql`INSERT INTO purchases (user_id, amount) VALUES (${buyer!}, 1)`;
+      const [referrerOnA, referrerOnB, rootOnB] = clients;
+      await db.sql`INSERT INTO purchases (user_id, amount) SELECT ${buyer}::int, 5 FROM generate_series(1, 50)`;
+      for (let i = 0; i < 50; i++) await db.sql`INSERT INTO purchases (user_id, amount) VALUES (${buyer}, 1)`;
       for (const client of clients) await client.waitForEvents(100);
-      expect(seqsOf(clients[0]!, referrer!)).toEqual(range(1, 100));
-      expect(seqsOf(clients[1]!, referrer!)).toEqual(range(1, 100));
-      expect(seqsOf(clients[2]!, root!)).toEqual(range(1, 100));
+      expect(seqsOf(referrerOnA, referrer)).toEqual(range(1, 100));
+      expect(seqsOf(referrerOnB, referrer)).toEqual(range(1, 100));
+      expect(seqsOf(rootOnB, root)).toEqual(range(1, 100));
       await Promise.all(clients.map((client) => client.close()));
     } finally {
       a.command.interrupt('SIGTERM');
@@ -74,57 +73,52 @@ describe('bridge processes', () => {
 });
 
 describe('a database that goes away and comes back', () => {
-  const admin = () => postgres(inject('adminDatabaseUrl'), { max: 1, onnotice: () => undefined });
-  let name: string;
-  beforeAll(() => {
-    name = new URL(db.url).pathname.slice(1);
-  });
-  afterAll(async () => {
-    const sql = admin();
-    await sql.unsafe(`ALTER DATABASE ${name} ALLOW_CONNECTIONS true`);
-    await sql.end();
-  });
-
   test('health and requests answer 503 while it is down; afterwards the listener heals and subscribers miss nothing', async () => {
-    const [referrer, buyer] = await createReferralChain(db.sql, 2);
-    const bridge = await startTestBridge(db.url);
-    const client = await subscribedClient(bridge.ws, referrer!);
-    await db.sql`INSERT INTO purchases (user_id, amount) VALUES (${buyer!}, 1)`;
-    await client.waitForEvents(1);
-    await db.sql.end();
-
-    const sql = admin();
+    // A database of its own, since the test takes it offline.
+    const own = await createTestDatabase();
+    const name = new URL(own.url).pathname.slice(1);
+    const admin = openAdminPool();
     try {
-      await sql.unsafe(`ALTER DATABASE ${name} ALLOW_CONNECTIONS false`);
-      await sql`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ${name}`;
+      const { referrer, buyer } = await createBuyerWithReferrer(own.sql);
+      const bridge = await startTestBridge(own.url);
+      try {
+        const client = await subscribedClient(bridge.ws, referrer);
+        await own.sql`INSERT INTO purchases (user_id, amount) VALUES (${buyer}, 1)`;
+        await client.waitForEvents(1);
+        await own.sql.end();
 
-      const health = await waitFor('health to report the outage', async () => {
-        const response = await fetch(`${bridge.http}/health`);
-        return response.status === 503 ? ((await response.json()) as Record<string, string>) : undefined;
-      });
-      expect(health).toMatchObject({ status: 'degraded', db: 'down' });
-      const purchase = await fetch(`${bridge.http}/api/purchase`, {
-        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ userId: buyer, amount: 1 }),
-      });
-      expect(purchase.status).toBe(503);
-      expect(await purchase.json()).toEqual({ error: { code: 'DATABASE_UNAVAILABLE', message: expect.any(String) } });
-      await waitFor('the listener to be reported down', async () =>
-        ((await (await fetch(`${bridge.http}/health`)).json()) as Record<string, string>).listener === 'down');
+        await admin.unsafe(`ALTER DATABASE ${name} ALLOW_CONNECTIONS false`);
+        await admin`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ${name}`;
 
-      await sql.unsafe(`ALTER DATABASE ${name} ALLOW_CONNECTIONS true`);
-      const writer = db.connect({ max: 1 });
-      for (let i = 0; i < 10; i++) await writer`INSERT INTO purchases (user_id, amount) VALUES (${buyer!}, 2)`;
-      await waitFor('health to recover', async () => (await fetch(`${bridge.http}/health`)).status === 200, 20_000);
-      for (let i = 0; i < 10; i++) await writer`INSERT INTO purchases (user_id, amount) VALUES (${buyer!}, 3)`;
-      await writer.end();
-      await client.waitForEvents(21, 20_000);
-      expect(seqsOf(client, referrer!)).toEqual(range(1, 21));
-      await client.close();
+        const health = await waitFor('health to report the outage', async () => {
+          const response = await fetch(`${bridge.http}/health`);
+          return response.status === 503 ? ((await response.json()) as Record<string, string>) : undefined;
+        });
+        expect(health).toMatchObject({ status: 'degraded', db: 'down' });
+        const purchase = await fetch(`${bridge.http}/api/purchase`, {
+          method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ userId: buyer, amount: 1 }),
+        });
+        expect(purchase.status).toBe(503);
+        expect(await purchase.json()).toEqual({ error: { code: 'DATABASE_UNAVAILABLE', message: expect.any(String) } });
+        await waitFor('the listener to be reported down', async () =>
+          ((await (await fetch(`${bridge.http}/health`)).json()) as Record<string, string>).listener === 'down');
+
+        await admin.unsafe(`ALTER DATABASE ${name} ALLOW_CONNECTIONS true`);
+        const writer = own.connect({ max: 1 });
+        for (let i = 0; i < 10; i++) await writer`INSERT INTO purchases (user_id, amount) VALUES (${buyer}, 2)`;
+        await waitFor('health to recover', async () => (await fetch(`${bridge.http}/health`)).status === 200, 20_000);
+        for (let i = 0; i < 10; i++) await writer`INSERT INTO purchases (user_id, amount) VALUES (${buyer}, 3)`;
+        await writer.end();
+        await client.waitForEvents(21, 20_000);
+        expect(seqsOf(client, referrer)).toEqual(range(1, 21));
+        await client.close();
+      } finally {
+        await bridge.stop();
+      }
     } finally {
-      await sql.unsafe(`ALTER DATABASE ${name} ALLOW_CONNECTIONS true`);
-      await sql.end();
-      await bridge.stop();
-      db.sql = db.connect();
+      await admin.unsafe(`ALTER DATABASE ${name} ALLOW_CONNECTIONS true`);
+      await admin.end();
+      await own.drop();
     }
   });
 });

@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { describe, expect, test } from 'vitest';
 import { startEarningFeed, type EarningEventRecord } from '../bridge/src/feed/earning-feed.js';
 import { useTestDatabase } from './support/database.js';
-import { createReferralChain } from './support/referrals.js';
+import { createBuyerWithReferrer, createBuyerWithTwoReferrers, createUser } from './support/referrals.js';
 import { killListeners, waitFor } from './support/wait.js';
 
 const db = useTestDatabase();
@@ -14,8 +14,8 @@ const silent = pino({ level: 'silent' });
 
 describe('pg_notify on the earnings channel', () => {
   test('a LISTEN connection is told of every earning, and no payload comes near 8000 bytes', async () => {
-    const [, , buyer] = await createReferralChain(db.sql, 3);
-    const [, oneLevelBuyer] = await createReferralChain(db.sql, 2);
+    const { buyer } = await createBuyerWithTwoReferrers(db.sql);
+    const { buyer: oneLevelBuyer } = await createBuyerWithReferrer(db.sql);
     const listener = db.connect({ max: 1 });
     const payloads: string[] = [];
     try {
@@ -23,10 +23,10 @@ describe('pg_notify on the earnings channel', () => {
       const [{ before } = { before: '0' }] = await db.sql<{ before: string }[]>`
         SELECT coalesce(max(id), 0)::text AS before FROM earnings`;
 
-      await db.sql`INSERT INTO purchases (user_id, amount) VALUES (${buyer!}, 10)`;
-      await db.sql`INSERT INTO purchases (user_id, amount) VALUES (${oneLevelBuyer!}, 10), (${buyer!}, 20)`;
-      await db.sql`INSERT INTO purchases (user_id, amount) SELECT ${buyer!}::int, 1 FROM generate_series(1, 10000)`;
-      const root = (await createReferralChain(db.sql, 1))[0]!;
+      await db.sql`INSERT INTO purchases (user_id, amount) VALUES (${buyer}, 10)`;
+      await db.sql`INSERT INTO purchases (user_id, amount) VALUES (${oneLevelBuyer}, 10), (${buyer}, 20)`;
+      await db.sql`INSERT INTO purchases (user_id, amount) SELECT ${buyer}::int, 1 FROM generate_series(1, 10000)`;
+      const root = await createUser(db.sql);
       await db.sql`INSERT INTO purchases (user_id, amount) VALUES (${root}, 10)`; // credits nobody
 
       const earnings = await db.sql<{ id: string }[]>`SELECT id::text FROM earnings WHERE id > ${before} ORDER BY id`;
@@ -45,16 +45,16 @@ describe('pg_notify on the earnings channel', () => {
   });
 
   test('a rolled-back purchase announces nothing', async () => {
-    const [, buyer] = await createReferralChain(db.sql, 2);
+    const { buyer } = await createBuyerWithReferrer(db.sql);
     const listener = db.connect({ max: 1 });
     const payloads: string[] = [];
     try {
       await listener.listen('earnings', (payload) => payloads.push(payload));
       await db.sql.begin(async (sql) => {
-        await sql`INSERT INTO purchases (user_id, amount) VALUES (${buyer!}, 10)`;
+        await sql`INSERT INTO purchases (user_id, amount) VALUES (${buyer}, 10)`;
         throw new Error('roll back');
       }).catch(() => undefined);
-      await db.sql`INSERT INTO purchases (user_id, amount) VALUES (${buyer!}, 30)`;
+      await db.sql`INSERT INTO purchases (user_id, amount) VALUES (${buyer}, 30)`;
       await waitFor('the committed purchase\'s notification', () => payloads.length >= 1);
       expect(payloads.map((payload) => JSON.parse(payload).count)).toEqual([1]);
     } finally {
@@ -65,7 +65,9 @@ describe('pg_notify on the earnings channel', () => {
 
 describe('the earning feed', () => {
   test('delivers every earning exactly once and in seq order, even when its listener is killed mid-stream', async () => {
-    const chains = await Promise.all([1, 2, 3].map(() => createReferralChain(db.sql, 3)));
+    // Three chains; the first also gets 500 purchases in one statement.
+    const busy = await createBuyerWithTwoReferrers(db.sql);
+    const chains = [busy, ...await Promise.all([2, 3].map(() => createBuyerWithTwoReferrers(db.sql)))];
     const feedSql = db.connect({ max: 2 });
     const delivered: EarningEventRecord[] = [];
     const feed = await startEarningFeed(feedSql, silent, (event) => delivered.push(event), {
@@ -76,13 +78,13 @@ describe('the earning feed', () => {
       let killed = 0;
       try {
         for (let round = 0; round < 60; round++) {
-          await Promise.all(chains.map(([, , buyer]) =>
-            writer`INSERT INTO purchases (user_id, amount) VALUES (${buyer!}, ${round + 1})`));
+          await Promise.all(chains.map(({ buyer }) =>
+            writer`INSERT INTO purchases (user_id, amount) VALUES (${buyer}, ${round + 1})`));
           if (round % 20 === 10) {
             killed += await killListeners(db.sql);
           }
         }
-        await writer`INSERT INTO purchases (user_id, amount) SELECT ${chains[0]![2]!}::int, 5 FROM generate_series(1, 500)`;
+        await writer`INSERT INTO purchases (user_id, amount) SELECT ${busy.buyer}::int, 5 FROM generate_series(1, 500)`;
       } finally {
         await writer.end();
       }
@@ -106,15 +108,15 @@ describe('the earning feed', () => {
   });
 
   test('starts after what is already in the ledger and delivers only what comes next', async () => {
-    const [, , buyer] = await createReferralChain(db.sql, 3);
-    await db.sql`INSERT INTO purchases (user_id, amount) VALUES (${buyer!}, 10)`;
+    const { buyer } = await createBuyerWithTwoReferrers(db.sql);
+    await db.sql`INSERT INTO purchases (user_id, amount) VALUES (${buyer}, 10)`;
     const feedSql = db.connect({ max: 2 });
     const delivered: EarningEventRecord[] = [];
     const feed = await startEarningFeed(feedSql, silent, (event) => delivered.push(event), {
       scope: 'all', connectListener: () => db.connect({ max: 1 }),
     });
     try {
-      await db.sql`INSERT INTO purchases (user_id, amount) VALUES (${buyer!}, 20)`;
+      await db.sql`INSERT INTO purchases (user_id, amount) VALUES (${buyer}, 20)`;
       await waitFor('two new events', () => delivered.length >= 2);
       expect(delivered.map((event) => JSON.parse(event.json).amount).sort()).toEqual(['0.20', '1.00']);
       expect(delivered.map((event) => event.seq)).toEqual([2, 2]);

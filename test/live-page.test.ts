@@ -6,10 +6,10 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { projectRoot } from '../bridge/src/project-paths.js';
 import { startTestBridge, type TestBridge } from './support/bridge.js';
-import { useTestDatabase } from './support/database.js';
+import { useDatabasePerTest } from './support/database.js';
 import { loadOriginalDemoUsers } from './support/demo-tree.js';
 
 const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -17,15 +17,15 @@ const chromiumPresent = existsSync(chromiumPath);
 if (!chromiumPresent) console.warn(`live page test skipped: no Chromium at ${chromiumPath} (apt-get install chromium, or set CHROMIUM_PATH)`);
 const screenshots = path.join(projectRoot, 'test-results');
 
-const db = useTestDatabase();
+// Each test has a database of its own with the original demo users (ids 1-5),
+// which the page's defaults (buyer 4) are made for, and a bridge on it.
+const db = useDatabasePerTest();
 
 describe.skipIf(!chromiumPresent)('the live earnings page', () => {
   let bridge: TestBridge;
   let browser: Browser;
 
   beforeAll(async () => {
-    await loadOriginalDemoUsers(db.sql);
-    bridge = await startTestBridge(db.url);
     browser = await chromium.launch({
       executablePath: chromiumPath,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -35,6 +35,12 @@ describe.skipIf(!chromiumPresent)('the live earnings page', () => {
   });
   afterAll(async () => {
     await browser?.close();
+  });
+  beforeEach(async () => {
+    await loadOriginalDemoUsers(db.sql);
+    bridge = await startTestBridge(db.url);
+  });
+  afterEach(async () => {
     await bridge?.stop();
   });
 
@@ -42,7 +48,8 @@ describe.skipIf(!chromiumPresent)('the live earnings page', () => {
     const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
     await page.goto(`${bridge.http}/?user=2`);
     await page.getByText('Watching user 2 — live.').waitFor({ timeout: 10_000 });
-    expect(await page.locator('#total').textContent()).toBe('0.00');
+    // The totals load beside the subscription, so they may show a moment after "live".
+    await page.waitForFunction(() => document.getElementById('total')?.textContent === '0.00', undefined, { timeout: 2000 });
 
     await db.sql`INSERT INTO purchases (user_id, amount) VALUES (4, 1000)`;
     await page.locator('#feed li').first().waitFor({ timeout: 2000 });
@@ -67,6 +74,24 @@ describe.skipIf(!chromiumPresent)('the live earnings page', () => {
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
     expect(overflow).toBeLessThanOrEqual(0);
     await page.screenshot({ path: path.join(screenshots, 'live-earnings-page-phone.png'), fullPage: true });
+    await page.close();
+  });
+
+  test('a refund shows as a negative, marked reversal, and the totals net to 0.00', async () => {
+    const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+    await page.goto(`${bridge.http}/?user=2`);
+    await page.getByText('Watching user 2 — live.').waitFor({ timeout: 10_000 });
+    await db.sql`INSERT INTO purchases (user_id, amount) VALUES (4, 1000)`;
+    await page.waitForFunction(() => document.getElementById('total')?.textContent === '50.00', undefined, { timeout: 5000 });
+    await db.sql`INSERT INTO refunds (purchase_id, amount) SELECT max(id), 1000 FROM purchases`;
+    await page.locator('#feed li.reversal').waitFor({ timeout: 5000 });
+    await page.waitForFunction(() => document.getElementById('total')?.textContent === '0.00', undefined, { timeout: 5000 });
+    expect(await page.locator('#feed li').allTextContents()).toEqual([
+      expect.stringMatching(/^-50\.00reversed · level 1 · refund 1 of 1000\.00 on purchase 1 of 1000\.00/),
+      expect.stringMatching(/^\+50\.00level 1 · from user 4 · purchase 1 of 1000\.00/),
+    ]);
+    expect(await page.locator('#levels li').allTextContents()).toEqual(['Level 10.001 earning, 1 reversal', 'Level 20.000 earnings']);
+    await page.screenshot({ path: path.join(screenshots, 'live-earnings-page-refund.png'), fullPage: true });
     await page.close();
   });
 });

@@ -10,7 +10,7 @@ import { openApiFile } from '../bridge/src/http/openapi.js';
 import { startTestBridge, type TestBridge } from './support/bridge.js';
 import { useTestDatabase } from './support/database.js';
 import { callBridge } from './support/http.js';
-import { loadOriginalDemoUsers } from './support/demo-tree.js';
+import { createBuyerWithTwoReferrers, type BuyerWithTwoReferrers } from './support/referrals.js';
 
 const spec = parse(readFileSync(openApiFile, 'utf8')) as {
   openapi: string;
@@ -20,7 +20,6 @@ const db = useTestDatabase();
 let bridge: TestBridge;
 
 beforeAll(async () => {
-  await loadOriginalDemoUsers(db.sql);
   bridge = await startTestBridge(db.url);
 });
 afterAll(async () => {
@@ -34,13 +33,17 @@ ajv.addSchema({ ...spec, $id: 'openapi' });
 function expectDescribed(pathTemplate: string, method: string, status: number, body: unknown): void {
   const described = spec.paths[pathTemplate]?.[method]?.responses[String(status)];
   expect(described, `${method.toUpperCase()} ${pathTemplate} describes status ${status}`).toBeDefined();
-  const pointer = described!.$ref ?? `#/paths/${pathTemplate.replaceAll('~', '~0').replaceAll('/', '~1')}/${method}/responses/${status}`;
+  const pointer = described?.$ref ?? `#/paths/${pathTemplate.replaceAll('~', '~0').replaceAll('/', '~1')}/${method}/responses/${status}`;
   const validate = ajv.compile({ $ref: `openapi${pointer}/content/application~1json/schema` });
   expect(validate(body), `${method.toUpperCase()} ${pathTemplate} ${status}: ${JSON.stringify(validate.errors)}`).toBe(true);
 }
 
 const call = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
   callBridge(bridge.http, method, path, body, headers);
+
+/** `text` with "{buyer}" and "{referrer}" (quoted or not) replaced by those users' ids. */
+const withUsers = (text: string, users: BuyerWithTwoReferrers) =>
+  text.replace(/"?\{(buyer|referrer)\}"?/g, (_, role: 'buyer' | 'referrer') => String(users[role]));
 
 describe('the OpenAPI description', () => {
   test('is OpenAPI 3.1 and served as JSON at /openapi.json', async () => {
@@ -50,33 +53,61 @@ describe('the OpenAPI description', () => {
     expect(served.json).toEqual(JSON.parse(JSON.stringify(spec)));
   });
 
-  test.each([
-    ['/api/purchase', 'post', '/api/purchase', { userId: 4, amount: 1000 }, 201],
-    ['/api/purchase', 'post', '/api/purchase', { userId: 4, amount: 1.005 }, 422],
-    ['/api/purchase', 'post', '/api/purchase', '{"userId":', 400],
-    ['/api/purchase', 'post', '/api/purchase', { userId: 999999, amount: 1 }, 404],
-    ['/api/earnings/{userId}', 'get', '/api/earnings/2', undefined, 200],
-    ['/api/earnings/{userId}', 'get', '/api/earnings/999999', undefined, 404],
-    ['/api/earnings/{userId}', 'get', '/api/earnings/x', undefined, 400],
-    ['/api/earnings/{userId}/events', 'get', '/api/earnings/2/events?after=0', undefined, 200],
-    ['/api/earnings/{userId}/events', 'get', '/api/earnings/2/events?limit=5000', undefined, 400],
-    ['/api/users', 'post', '/api/users', { name: 'Gil', phoneNumber: '+4915112345678', referredBy: 2 }, 201],
-    ['/api/users', 'post', '/api/users', { referredBy: 999999 }, 422],
-    ['/api/users/{userId}/notifications', 'get', '/api/users/2/notifications', undefined, 200],
-    ['/health', 'get', '/health', undefined, 200],
-  ])('%s %s answers as described (%s → %i)', async (template, method, path, body, status) => {
-    const response = await call(method.toUpperCase(), path, body);
+  // Paths and bodies name the users of a chain root ← referrer ← buyer that
+  // each test creates, with one purchase by the buyer: {buyer}, {referrer}.
+  test.each<[string, string, string, number, unknown]>([
+    ['/api/purchase', 'post', '/api/purchase', 201, { userId: '{buyer}', amount: 1000 }],
+    ['/api/purchase', 'post', '/api/purchase', 422, { userId: '{buyer}', amount: 1.005 }],
+    ['/api/purchase', 'post', '/api/purchase', 400, '{"userId":'],
+    ['/api/purchase', 'post', '/api/purchase', 404, { userId: 999999, amount: 1 }],
+    ['/api/earnings/{userId}', 'get', '/api/earnings/{referrer}', 200, undefined],
+    ['/api/earnings/{userId}', 'get', '/api/earnings/999999', 404, undefined],
+    ['/api/earnings/{userId}', 'get', '/api/earnings/x', 400, undefined],
+    ['/api/earnings/{userId}/events', 'get', '/api/earnings/{referrer}/events?after=0', 200, undefined],
+    ['/api/earnings/{userId}/events', 'get', '/api/earnings/{referrer}/events?limit=5000', 400, undefined],
+    ['/api/users', 'post', '/api/users', 201, { name: 'Gil', phoneNumber: '+4915112345678', referredBy: '{referrer}' }],
+    ['/api/users', 'post', '/api/users', 422, { referredBy: 999999 }],
+    ['/api/users/{userId}/notifications', 'get', '/api/users/{referrer}/notifications', 200, undefined],
+    ['/health', 'get', '/health', 200, undefined],
+  ])('%s %s answers as described (%s → %i)', async (template, method, path, status, body) => {
+    const users = await createBuyerWithTwoReferrers(db.sql);
+    expect((await call('POST', '/api/purchase', { userId: users.buyer, amount: '10' })).status).toBe(201);
+    const response = await call(method.toUpperCase(), withUsers(path, users),
+      body === undefined || typeof body === 'string' ? body : JSON.parse(withUsers(JSON.stringify(body), users)));
     expect(response.status).toBe(status);
     expectDescribed(template, method, status, response.json);
   });
 
   test('an idempotent replay (200) and a reused key (409) answer as described', async () => {
-    await call('POST', '/api/purchase', { userId: 3, amount: '5' }, { 'idempotency-key': 'openapi-1' });
-    const replay = await call('POST', '/api/purchase', { userId: 3, amount: '5' }, { 'idempotency-key': 'openapi-1' });
+    const { buyer } = await createBuyerWithTwoReferrers(db.sql);
+    await call('POST', '/api/purchase', { userId: buyer, amount: '5' }, { 'idempotency-key': 'openapi-1' });
+    const replay = await call('POST', '/api/purchase', { userId: buyer, amount: '5' }, { 'idempotency-key': 'openapi-1' });
     expectDescribed('/api/purchase', 'post', 200, replay.json);
-    const conflict = await call('POST', '/api/purchase', { userId: 3, amount: '6' }, { 'idempotency-key': 'openapi-1' });
+    const conflict = await call('POST', '/api/purchase', { userId: buyer, amount: '6' }, { 'idempotency-key': 'openapi-1' });
     expect(conflict.status).toBe(409);
     expectDescribed('/api/purchase', 'post', 409, conflict.json);
+  });
+
+  test('refunds, a refunded purchase, reversal events and refund errors answer as described', async () => {
+    const { referrer, buyer } = await createBuyerWithTwoReferrers(db.sql);
+    const purchaseId = (await call('POST', '/api/purchase', { userId: buyer, amount: '100' })).json.purchase.id;
+    const answers: Array<[string, string, number, { status: number; json: unknown }]> = [
+      ['/api/purchases/{purchaseId}/refunds', 'post', 201, await call('POST', `/api/purchases/${purchaseId}/refunds`, { amount: '40', reason: 'returned' }, { 'idempotency-key': `openapi-refund-${purchaseId}` })],
+      ['/api/purchases/{purchaseId}/refunds', 'post', 200, await call('POST', `/api/purchases/${purchaseId}/refunds`, { amount: '40', reason: 'returned' }, { 'idempotency-key': `openapi-refund-${purchaseId}` })],
+      ['/api/purchases/{purchaseId}/refunds', 'post', 409, await call('POST', `/api/purchases/${purchaseId}/refunds`, { amount: '41' }, { 'idempotency-key': `openapi-refund-${purchaseId}` })],
+      ['/api/purchases/{purchaseId}/refunds', 'post', 422, await call('POST', `/api/purchases/${purchaseId}/refunds`, { amount: '60.01' })],
+      ['/api/purchases/{purchaseId}/refunds', 'post', 404, await call('POST', '/api/purchases/999999999/refunds', {})],
+      ['/api/purchases/{purchaseId}/refunds', 'post', 400, await call('POST', '/api/purchases/x/refunds', {})],
+      ['/api/purchases/{purchaseId}', 'get', 200, await call('GET', `/api/purchases/${purchaseId}`)],
+      ['/api/purchases/{purchaseId}', 'get', 404, await call('GET', '/api/purchases/999999999')],
+      ['/api/earnings/{userId}', 'get', 200, await call('GET', `/api/earnings/${referrer}?through=1`)],
+      ['/api/earnings/{userId}/events', 'get', 200, await call('GET', `/api/earnings/${referrer}/events`)],
+    ];
+    for (const [template, method, status, response] of answers) {
+      expect(response.status, `${method} ${template}`).toBe(status);
+      expectDescribed(template, method, status, response.json);
+    }
+    expect((answers.at(-1)![3].json as { events: Array<{ type: string }> }).events.map((event) => event.type)).toEqual(['earning_update', 'earning_reversed']);
   });
 
   test('the check refuses a body the description does not allow', () => {

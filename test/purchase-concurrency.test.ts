@@ -10,6 +10,8 @@ import { maxPurchaseAttempts } from '../bridge/src/purchase-retries.js';
 import { startTestBridge, type TestBridge } from './support/bridge.js';
 import { useTestDatabase } from './support/database.js';
 import { callBridge } from './support/http.js';
+import { createUser } from './support/referrals.js';
+import { onlyRow } from './support/rows.js';
 import { waitFor } from './support/wait.js';
 
 const db = useTestDatabase();
@@ -25,19 +27,14 @@ afterAll(async () => {
 const purchase = (userId: number, amount: string, on: TestBridge = bridge) =>
   callBridge(on.http, 'POST', '/api/purchase', { userId, amount });
 
-async function addUser(referredBy: number | null): Promise<number> {
-  const [user] = await db.sql<{ id: number }[]>`INSERT INTO users (referred_by) VALUES (${referredBy}) RETURNING id`;
-  return user!.id;
-}
-
 /** A psql-like session: its own connection, with a transaction open until it ends. */
 async function openSession() {
   const sql = db.connect({ max: 1 });
   await sql`BEGIN`;
-  const [backend] = await sql<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`;
+  const { pid } = onlyRow(await sql<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`);
   return {
     sql,
-    pid: backend!.pid,
+    pid,
     async commit() {
       await sql`COMMIT`;
     },
@@ -101,9 +98,8 @@ async function conflictsOnAmount(amount: string, failures: number | 'every attem
     CREATE TRIGGER ${name} BEFORE INSERT ON purchases FOR EACH ROW WHEN (NEW.amount = ${amount}) EXECUTE FUNCTION ${name}();`);
   return {
     async attempts(): Promise<number> {
-      const [row] = await db.sql.unsafe<{ attempts: number }[]>(
-        `SELECT CASE WHEN is_called THEN last_value ELSE 0 END::int AS attempts FROM ${name}`);
-      return row!.attempts;
+      return onlyRow(await db.sql.unsafe<{ attempts: number }[]>(
+        `SELECT CASE WHEN is_called THEN last_value ELSE 0 END::int AS attempts FROM ${name}`)).attempts;
     },
     async drop() {
       await db.sql.unsafe(`DROP TRIGGER ${name} ON purchases; DROP FUNCTION ${name}(); DROP SEQUENCE ${name};`);
@@ -112,8 +108,7 @@ async function conflictsOnAmount(amount: string, failures: number | 'every attem
 }
 
 async function purchasesOf(buyer: number): Promise<number> {
-  const [row] = await db.sql<{ count: number }[]>`SELECT count(*)::int AS count FROM purchases WHERE user_id = ${buyer}`;
-  return row!.count;
+  return onlyRow(await db.sql<{ count: number }[]>`SELECT count(*)::int AS count FROM purchases WHERE user_id = ${buyer}`).count;
 }
 
 /** Each user's earnings are numbered 1 … n without a gap, and their counter says n. */
@@ -128,12 +123,12 @@ async function expectGapFreeSeqs(userIds: number[]) {
 
 describe('a purchase waits only for the rows it touches', () => {
   test('while a session holds a referrer\'s counter, unrelated HTTP purchases answer 201 at once, and the blocked one after the commit', async () => {
-    const held = await addUser(null);
-    const sessionBuyer = await addUser(held);
-    const blockedBuyer = await addUser(held);
-    const other = await addUser(null);
-    const otherBuyer = await addUser(other);
-    const loner = await addUser(null);
+    const held = await createUser(db.sql);
+    const sessionBuyer = await createUser(db.sql, held);
+    const blockedBuyer = await createUser(db.sql, held);
+    const other = await createUser(db.sql);
+    const otherBuyer = await createUser(db.sql, other);
+    const loner = await createUser(db.sql);
 
     const session = await openSession();
     try {
@@ -166,12 +161,12 @@ describe('deadlocks and serialization failures are retried, never a 500', () => 
     // first (user-id order). mid ← side ← sideBuyer: the session's first
     // purchase credits side and mid, but not top. top ← topBuyer: its second
     // purchase credits top, closing the cycle.
-    const top = await addUser(null);
-    const mid = await addUser(top);
-    const side = await addUser(mid);
-    const buyer = await addUser(mid);
-    const sideBuyer = await addUser(side);
-    const topBuyer = await addUser(top);
+    const top = await createUser(db.sql);
+    const mid = await createUser(db.sql, top);
+    const side = await createUser(db.sql, mid);
+    const buyer = await createUser(db.sql, mid);
+    const sideBuyer = await createUser(db.sql, side);
+    const topBuyer = await createUser(db.sql, top);
     const retriesBefore = await retriesCounted('40P01');
 
     const session = await openSession();
@@ -218,8 +213,8 @@ describe('deadlocks and serialization failures are retried, never a 500', () => 
       const conflicts = await conflictsOnAmount(amount, 'every attempt');
       const own = await startTestBridge(db.url, env);
       try {
-        const referrer = await addUser(null);
-        const buyer = await addUser(referrer);
+        const referrer = await createUser(db.sql);
+        const buyer = await createUser(db.sql, referrer);
         const response = await purchase(buyer, amount, own);
         expect({ status: response.status, code: response.json?.error?.code }).toEqual({ status: 503, code: 'TRANSACTION_CONFLICT' });
         expect(response.headers.get('retry-after')).toMatch(/^[1-9]\d*$/);
@@ -239,8 +234,8 @@ describe('deadlocks and serialization failures are retried, never a 500', () => 
       const conflicts = await conflictsOnAmount(amount, 2);
       const own = await startTestBridge(db.url, env);
       try {
-        const referrer = await addUser(null);
-        const buyer = await addUser(referrer);
+        const referrer = await createUser(db.sql);
+        const buyer = await createUser(db.sql, referrer);
         const response = await purchase(buyer, amount, own);
         expect(response.status).toBe(201);
         expect(response.json.earnings).toEqual([expect.objectContaining({ userId: referrer, level: 1, seq: 1 })]);
@@ -260,8 +255,8 @@ describe('deadlocks and serialization failures are retried, never a 500', () => 
     // One batch at a time: the first request runs alone, the next two wait and form the second batch.
     const batcher = createPurchaseBatcher(db.sql, { maxInFlight: 1, onRetry: (sqlState) => retries.push(sqlState) });
     try {
-      const referrer = await addUser(null);
-      const buyer = await addUser(referrer);
+      const referrer = await createUser(db.sql);
+      const buyer = await createUser(db.sql, referrer);
       const [first, unknownBuyer, retried] = await Promise.allSettled([
         batcher.record({ userId: buyer, amount: '1.00', idempotencyKey: undefined }),
         batcher.record({ userId: 2_000_000_000, amount: '1.00', idempotencyKey: undefined }),

@@ -8,7 +8,8 @@
 import type postgres from 'postgres';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { useTestDatabase, type Sql } from './support/database.js';
-import { createReferralChain } from './support/referrals.js';
+import { createUser } from './support/referrals.js';
+import { onlyRow } from './support/rows.js';
 import { waitFor } from './support/wait.js';
 
 const db = useTestDatabase();
@@ -44,8 +45,8 @@ interface Session {
 /** One connection of its own, and its backend's pid. */
 async function openSession(): Promise<Session> {
   const sql = db.connect({ max: 1 });
-  const [row] = await sql<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`;
-  return { sql, pid: row!.pid };
+  const { pid } = onlyRow(await sql<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`);
+  return { sql, pid };
 }
 
 interface OpenTransaction {
@@ -78,8 +79,8 @@ async function waitUntilBlocked(session: Session, work: Promise<unknown>): Promi
   let ended = false;
   void work.then(() => (ended = true), () => (ended = true));
   await waitFor(`backend ${session.pid} to wait for a lock`, async () => {
-    const [row] = await db.sql<{ blocked: boolean }[]>`SELECT cardinality(pg_blocking_pids(${session.pid})) > 0 AS blocked`;
-    return row!.blocked || ended;
+    const { blocked } = onlyRow(await db.sql<{ blocked: boolean }[]>`SELECT cardinality(pg_blocking_pids(${session.pid})) > 0 AS blocked`);
+    return blocked || ended;
   });
 }
 
@@ -89,14 +90,15 @@ async function referrersOf(ids: number[]): Promise<Record<number, number | null>
   return Object.fromEntries(rows.map((row) => [row.id, row.referredBy]));
 }
 
-const settled = async (work: Promise<unknown>) => (await Promise.allSettled([work]))[0]!;
+const settled = async (work: Promise<unknown>) => (await Promise.allSettled([work]))[0];
 
-async function withSessions<T>(count: number, use: (sessions: Session[]) => Promise<T>): Promise<T> {
-  const sessions = await Promise.all(Array.from({ length: count }, openSession));
+/** Opens one session per name, runs `use` with them, and ends them. */
+async function withSessions<Name extends string, T>(names: Name[], use: (sessions: Record<Name, Session>) => Promise<T>): Promise<T> {
+  const opened = await Promise.all(names.map(async (name) => [name, await openSession()] as const));
   try {
-    return await use(sessions);
+    return await use(Object.fromEntries(opened) as Record<Name, Session>);
   } finally {
-    await Promise.all(sessions.map((session) => session.sql.end()));
+    await Promise.all(opened.map(([, session]) => session.sql.end()));
   }
 }
 
@@ -116,73 +118,72 @@ describe.each(isolationLevels)('referrer changes at %s', (level) => {
     ['the older user changes first', 'older'],
     ['the newer user changes first', 'newer'],
   ])('two changes that would close a cycle between them: the second fails and the first commits (%s)', async (_, firstMover) => {
-    const [older] = await createReferralChain(db.sql, 1);
-    const [newer] = await createReferralChain(db.sql, 1);
-    const [a, b] = firstMover === 'older' ? [older!, newer!] : [newer!, older!];
+    const older = await createUser(db.sql);
+    const newer = await createUser(db.sql);
+    const [a, b] = firstMover === 'older' ? [older, newer] : [newer, older];
 
-    const outcomes = await withSessions(2, async ([first, second]) => {
-      const firstChange = await openTransaction(first!, level, (sql) => sql`UPDATE users SET referred_by = ${b} WHERE id = ${a}`);
-      const secondChange = second!.sql.begin(`isolation level ${level}`, (sql) => sql`UPDATE users SET referred_by = ${a} WHERE id = ${b}`);
-      await waitUntilBlocked(second!, secondChange);
+    const [firstOutcome, secondOutcome] = await withSessions(['first', 'second'], async ({ first, second }) => {
+      const firstChange = await openTransaction(first, level, (sql) => sql`UPDATE users SET referred_by = ${b} WHERE id = ${a}`);
+      const secondChange = second.sql.begin(`isolation level ${level}`, (sql) => sql`UPDATE users SET referred_by = ${a} WHERE id = ${b}`);
+      await waitUntilBlocked(second, secondChange);
       return Promise.allSettled([firstChange.commit(), secondChange]);
     });
 
-    expect(outcomes[0]!.status).toBe('fulfilled');
-    expectRefusal(outcomes[1]!, level, `user ${b} cannot be referred by user ${a}: that would close a referral cycle (${b} → ${a} → ${b}, each referred by the next)`);
+    expect(firstOutcome.status).toBe('fulfilled');
+    expectRefusal(secondOutcome, level, `user ${b} cannot be referred by user ${a}: that would close a referral cycle (${b} → ${a} → ${b}, each referred by the next)`);
     expect(await referrersOf([a, b])).toEqual({ [a]: b, [b]: null });
   });
 
   test('a user inserted as referred by y, while y is made referred by that user: only the insert commits', async () => {
-    const [y] = await createReferralChain(db.sql, 1);
-    const outcomes = await withSessions(3, async ([inserter, updater, pauser]) => {
+    const y = await createUser(db.sql);
+    const outcomes = await withSessions(['inserter', 'updater', 'pauser'], async ({ inserter, updater, pauser }) => {
       // The update's cycle check and its foreign-key check run a moment apart;
       // a test-only trigger holds the update between the two while the insert
       // commits, which is when READ COMMITTED used to let the cycle through.
-      await pauser!.sql`SELECT pg_advisory_lock(${pauseLockKey})`;
+      await pauser.sql`SELECT pg_advisory_lock(${pauseLockKey})`;
       let newUser!: number;
-      const insert = await openTransaction(inserter!, level, async (sql) => {
-        const [row] = await sql<{ id: number }[]>`INSERT INTO users (name, referred_by) VALUES ('new', ${y!}) RETURNING id`;
-        newUser = row!.id;
+      const insert = await openTransaction(inserter, level, async (sql) => {
+        newUser = onlyRow(await sql<{ id: number }[]>`INSERT INTO users (name, referred_by) VALUES ('new', ${y}) RETURNING id`).id;
       });
-      const update = updater!.sql.begin(`isolation level ${level}`, async (sql) => {
+      const update = updater.sql.begin(`isolation level ${level}`, async (sql) => {
         await sql`SET LOCAL test.pause_after_cycle_check = 'on'`;
-        await sql`UPDATE users SET referred_by = ${newUser} WHERE id = ${y!}`;
+        await sql`UPDATE users SET referred_by = ${newUser} WHERE id = ${y}`;
       });
-      await waitUntilBlocked(updater!, update);
+      await waitUntilBlocked(updater, update);
       const inserted = await settled(insert.commit());
-      await pauser!.sql`SELECT pg_advisory_unlock(${pauseLockKey})`;
+      await pauser.sql`SELECT pg_advisory_unlock(${pauseLockKey})`;
       return { newUser, insert: inserted, update: await settled(update) };
     });
 
     expect(outcomes.insert.status).toBe('fulfilled');
     expectRefusal(outcomes.update, level, `user ${y} cannot be referred by user ${outcomes.newUser}: that would close a referral cycle (${y} → ${outcomes.newUser} → ${y}, each referred by the next)`);
-    expect(await referrersOf([y!, outcomes.newUser])).toEqual({ [y!]: null, [outcomes.newUser]: y });
+    expect(await referrersOf([y, outcomes.newUser])).toEqual({ [y]: null, [outcomes.newUser]: y });
   });
 });
 
 describe.each(['repeatable read', 'serializable'] as const)('a transaction at %s', (level) => {
   test('cannot close a cycle with a change committed after its snapshot was taken', async () => {
-    const [a] = await createReferralChain(db.sql, 1);
-    const [b] = await createReferralChain(db.sql, 1);
+    const a = await createUser(db.sql);
+    const b = await createUser(db.sql);
     let snapshotTaken!: () => void;
     const snapshot = new Promise<void>((resolve) => (snapshotTaken = resolve));
     let otherCommitted!: () => void;
     const committed = new Promise<void>((resolve) => (otherCommitted = resolve));
 
-    const outcome = await withSessions(1, async ([late]) => {
-      const change = late!.sql.begin(`isolation level ${level}`, async (sql) => {
+    const outcome = await withSessions(['late'], async ({ late }) => {
+      const change = late.sql.begin(`isolation level ${level}`, async (sql) => {
         await sql`SELECT count(*) FROM users`;
         snapshotTaken();
         await committed;
-        await sql`UPDATE users SET referred_by = ${a!} WHERE id = ${b!}`;
+        await sql`UPDATE users SET referred_by = ${a} WHERE id = ${b}`;
       });
       await Promise.race([snapshot, change]);
-      await db.sql`UPDATE users SET referred_by = ${b!} WHERE id = ${a!}`;
+      await db.sql`UPDATE users SET referred_by = ${b} WHERE id = ${a}`;
       otherCommitted();
       return settled(change);
     });
 
     expectRefusal(outcome, level);
-    expect(await referrersOf([a!, b!])).toEqual({ [a!]: b, [b!]: null });
+    expect(await referrersOf([a, b])).toEqual({ [a]: b, [b]: null });
   });
 });

@@ -10,29 +10,30 @@ import { startTestBridge, type TestBridge } from './support/bridge.js';
 import { useTestDatabase } from './support/database.js';
 import { callBridge } from './support/http.js';
 import { rawRequest } from './support/raw-http.js';
-import { createReferralChain } from './support/referrals.js';
+import { createBuyerWithReferrer } from './support/referrals.js';
+import { onlyRow } from './support/rows.js';
 import { transportUnderTest } from './support/transport.js';
 import { connectClient } from './support/ws-client.js';
 
 const db = useTestDatabase();
 let bridge: TestBridge;
-let buyer: number;
 
 beforeAll(async () => {
-  [, buyer] = (await createReferralChain(db.sql, 2)) as [number, number];
   bridge = await startTestBridge(db.url);
 });
 afterAll(async () => {
   await bridge?.stop();
 });
 
+/** A buyer (with a referrer) for the test to make purchases as. */
+const createBuyer = async () => (await createBuyerWithReferrer(db.sql)).buyer;
+
 async function purchaseCount(): Promise<number> {
-  const [row] = await db.sql<{ count: number }[]>`SELECT count(*)::int AS count FROM purchases`;
-  return row!.count;
+  return onlyRow(await db.sql<{ count: number }[]>`SELECT count(*)::int AS count FROM purchases`).count;
 }
 
-/** POST /api/purchase with the Idempotency-Key header's bytes exactly as given (UTF-8 for strings). */
-function purchaseWithKey(key: string | Buffer, amount = '10.00') {
+/** POST /api/purchase by `buyer` with the Idempotency-Key header's bytes exactly as given (UTF-8 for strings). */
+function purchaseWithKey(buyer: number, key: string | Buffer, amount = '10.00') {
   const body = JSON.stringify({ userId: buyer, amount });
   return rawRequest(bridge.http, [
     'POST /api/purchase HTTP/1.1', 'Host: test', 'Content-Type: application/json', `Content-Length: ${Buffer.byteLength(body)}`,
@@ -51,17 +52,19 @@ describe('Idempotency-Key: 1 to 200 visible ASCII characters, or 422', () => {
     ['a latin-1 byte inside', Buffer.from([0x4f, 0xe9, 0x58])],
     ['201 characters', 'k'.repeat(201)],
   ])('%s is refused with 422 INVALID_IDEMPOTENCY_KEY and writes nothing', async (_, key) => {
+    const buyer = await createBuyer();
     const before = await purchaseCount();
-    const answer = await purchaseWithKey(key);
+    const answer = await purchaseWithKey(buyer, key);
     expect({ status: answer.status, code: answer.json?.error?.code }).toEqual({ status: 422, code: 'INVALID_IDEMPOTENCY_KEY' });
     expect(await purchaseCount()).toBe(before);
   });
 
   test('keys differing in non-ASCII characters at either end never become one key', async () => {
-    const plain = await purchaseWithKey('EDGE-');
+    const buyer = await createBuyer();
+    const plain = await purchaseWithKey(buyer, 'EDGE-');
     expect(plain.status).toBe(201);
     const before = await purchaseCount();
-    const answers = await Promise.all(['EDGE-🔑', '🔑EDGE-', 'EDGE-é'].map((key) => purchaseWithKey(key)));
+    const answers = await Promise.all(['EDGE-🔑', '🔑EDGE-', 'EDGE-é'].map((key) => purchaseWithKey(buyer, key)));
     if (transportUnderTest === 'node') {
       expect(answers.map((answer) => [answer.status, answer.json?.error?.code]))
         .toEqual(Array(3).fill([422, 'INVALID_IDEMPOTENCY_KEY']));
@@ -71,16 +74,17 @@ describe('Idempotency-Key: 1 to 200 visible ASCII characters, or 422', () => {
       // these arrive as "EDGE-", so at worst they replay that purchase's
       // receipt, and only for the very same body (another body gets 409).
       expect(answers.map((answer) => [answer.status, answer.json?.purchase?.idempotencyKey])).toEqual(Array(3).fill([200, 'EDGE-']));
-      const otherBody = await purchaseWithKey('EDGE-🔑', '11.00');
+      const otherBody = await purchaseWithKey(buyer, 'EDGE-🔑', '11.00');
       expect([otherBody.status, otherBody.json?.error?.code]).toEqual([409, 'IDEMPOTENCY_KEY_REUSED']);
     }
     expect(await purchaseCount()).toBe(before);
   });
 
   test('200 visible ASCII characters, punctuation included, are a key: a repeat replays the purchase', async () => {
+    const buyer = await createBuyer();
     const key = `${'k'.repeat(180)}!#$%&'*+-.^_\`|~:/`;
-    const first = await purchaseWithKey(key);
-    const again = await purchaseWithKey(key);
+    const first = await purchaseWithKey(buyer, key);
+    const again = await purchaseWithKey(buyer, key);
     expect([first.status, again.status]).toEqual([201, 200]);
     expect(again.json.purchase).toEqual(first.json.purchase);
     expect(first.json.purchase.idempotencyKey).toBe(key);
@@ -89,6 +93,7 @@ describe('Idempotency-Key: 1 to 200 visible ASCII characters, or 422', () => {
 
 describe('amounts are read from the JSON text exactly', () => {
   test('a JSON number beyond double precision is refused as more than 2 decimals, not rounded', async () => {
+    const buyer = await createBuyer();
     const before = await purchaseCount();
     const response = await callBridge(bridge.http, 'POST', '/api/purchase', `{"userId": ${buyer}, "amount": 1.0000000000000001}`);
     expect({ status: response.status, code: response.json.error.code }).toEqual({ status: 422, code: 'INVALID_AMOUNT' });
@@ -97,13 +102,15 @@ describe('amounts are read from the JSON text exactly', () => {
   });
 
   test('a JSON number is recorded with the digits it was written with', async () => {
+    const buyer = await createBuyer();
     const response = await callBridge(bridge.http, 'POST', '/api/purchase', `{"userId": ${buyer}, "amount": 12345678901.99}`);
     expect(response.status).toBe(201);
     expect(response.json.purchase.amount).toBe('12345678901.99');
     expect(response.json.earnings[0].amount).toBe('617283945.0995');
   });
 
-  test('a userId written as 4.0 or as a string is refused', async () => {
+  test('a userId written with a fraction part (.0) or as a string is refused', async () => {
+    const buyer = await createBuyer();
     for (const body of [`{"userId": ${buyer}.0, "amount": 1}`, `{"userId": "${buyer}", "amount": 1}`]) {
       const response = await callBridge(bridge.http, 'POST', '/api/purchase', body);
       expect({ status: response.status, code: response.json.error.code }).toEqual({ status: 422, code: 'INVALID_USER_ID' });
@@ -114,6 +121,7 @@ describe('amounts are read from the JSON text exactly', () => {
 describe('the body must be application/json, exactly', () => {
   test.each(['application/jsonx', 'application/json-patch+json', 'text/json', 'application/x-www-form-urlencoded'])(
     'content-type %s is 415 and writes nothing', async (contentType) => {
+      const buyer = await createBuyer();
       const before = await purchaseCount();
       const response = await callBridge(bridge.http, 'POST', '/api/purchase', { userId: buyer, amount: 1 }, { 'content-type': contentType });
       expect({ status: response.status, code: response.json.error.code }).toEqual({ status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' });
@@ -121,6 +129,7 @@ describe('the body must be application/json, exactly', () => {
     });
 
   test.each(['application/json; charset=utf-8', 'Application/JSON'])('content-type %s is accepted', async (contentType) => {
+    const buyer = await createBuyer();
     const response = await callBridge(bridge.http, 'POST', '/api/purchase', { userId: buyer, amount: 1 }, { 'content-type': contentType });
     expect(response.status).toBe(201);
   });
@@ -128,6 +137,7 @@ describe('the body must be application/json, exactly', () => {
 
 describe('framing', () => {
   test('two different Content-Length headers are 400, nothing is written and the connection is closed', async () => {
+    const buyer = await createBuyer();
     const before = await purchaseCount();
     const body = JSON.stringify({ userId: buyer, amount: '3.00' });
     const answer = await rawRequest(bridge.http, [
@@ -160,7 +170,8 @@ describe('tokens and /metrics with secrets set', () => {
     await guarded?.stop();
   });
 
-  test('a JWT whose sub is the number 2 is told that sub must be a string', async () => {
+  test('a JWT whose sub is a number is told that sub must be a string', async () => {
+    const buyer = await createBuyer();
     const token = await new SignJWT({ sub: buyer as unknown as string }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('5m')
       .sign(new TextEncoder().encode(jwtSecret));
     const response = await callBridge(guarded.http, 'GET', `/api/earnings/${buyer}`, undefined, { authorization: `Bearer ${token}` });

@@ -11,7 +11,7 @@ import { startBridgeProcess, type BridgeProcess } from './support/bridge.js';
 import { useTestDatabase } from './support/database.js';
 import { callBridge } from './support/http.js';
 import { cleanEnvironment, runCommand } from './support/process.js';
-import { createReferralChain } from './support/referrals.js';
+import { createBuyerWithReferrer } from './support/referrals.js';
 import { transportUnderTest } from './support/transport.js';
 import { subscribedClient } from './support/ws-client.js';
 
@@ -45,15 +45,15 @@ describe('the transport in use', () => {
   });
 
   test('TRANSPORT=node serves purchases, event pages with a query string and live WebSocket events', async () => {
-    const [referrer, buyer] = await createReferralChain(db.sql, 2);
+    const { referrer, buyer } = await createBuyerWithReferrer(db.sql);
     const bridge = await startBridgeProcess(db.url, { TRANSPORT: 'node' });
     try {
       expect((await callBridge(bridge.http, 'GET', '/health')).json.transport).toBe('node');
       expect((await callBridge(bridge.http, 'POST', '/api/purchase', { userId: buyer, amount: '10.00' })).status).toBe(201);
       const page = await callBridge(bridge.http, 'GET', `/api/earnings/${referrer}/events?after=0`);
       expect(page.json.events.map((event: { amount: string }) => event.amount)).toEqual(['0.50']);
-      const client = await subscribedClient(bridge.ws, referrer!, { after: 0 });
-      await db.sql`INSERT INTO purchases (user_id, amount) VALUES (${buyer!}, 20)`;
+      const client = await subscribedClient(bridge.ws, referrer, { after: 0 });
+      await db.sql`INSERT INTO purchases (user_id, amount) VALUES (${buyer}, 20)`;
       await client.waitForEvents(2);
       expect(client.events().map((event) => [event.seq, event.amount])).toEqual([[1, '0.50'], [2, '1.00']]);
       await client.close();
@@ -64,6 +64,8 @@ describe('the transport in use', () => {
 });
 
 describe('choosing uWebSockets.js', () => {
+  // TRANSPORT empty is TRANSPORT unset, whatever this run forces: the bridge chooses by itself.
+  const automaticChoice = { TRANSPORT: '' };
   const packageFolder = path.dirname(createRequire(import.meta.url).resolve('uWebSockets.js/package.json'));
   const ownBinary = `uws_${process.platform}_${process.arch}_${process.versions.modules}.node`;
 
@@ -79,7 +81,7 @@ describe('choosing uWebSockets.js', () => {
   });
 
   test('with no native build the bridge runs on node, never on the npm package\'s JavaScript fallback', async () => {
-    const bridge = await startBridgeProcess(db.url, { UWS_PATH: temporaryFolder() });
+    const bridge = await startBridgeProcess(db.url, { ...automaticChoice, UWS_PATH: temporaryFolder() });
     try {
       expect((await callBridge(bridge.http, 'GET', '/health')).json.transport).toBe('node');
       const noBuild = bridge.command.logLines().find((line) => line.msg.startsWith('serving on node:http + ws'));
@@ -98,7 +100,7 @@ describe('choosing uWebSockets.js', () => {
     }
     writeFileSync(path.join(folder, 'package.json'), JSON.stringify({ name: 'uWebSockets.js', version: '20.99.0-official-layout' }));
     const loads = existsSync(path.join(folder, ownBinary));
-    const bridge = await startBridgeProcess(db.url, { UWS_PATH: folder });
+    const bridge = await startBridgeProcess(db.url, { ...automaticChoice, UWS_PATH: folder });
     try {
       const listening = bridge.command.logLines().find((line) => line.msg.startsWith('bridge listening'));
       if (loads) {

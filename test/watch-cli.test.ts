@@ -7,7 +7,8 @@ import { startBridgeProcess } from './support/bridge.js';
 import { useTestDatabase } from './support/database.js';
 import { freePort } from './support/postgres-server.js';
 import { cleanEnvironment, runCommand } from './support/process.js';
-import { createReferralChain } from './support/referrals.js';
+import { createBuyerWithReferrer } from './support/referrals.js';
+import { onlyRow } from './support/rows.js';
 import { waitFor } from './support/wait.js';
 
 const db = useTestDatabase();
@@ -16,23 +17,23 @@ const earningLines = (output: string) => output.split('\n').filter((line) => lin
 
 describe('npm run watch', () => {
   test('prints each earning with totals, and across a bridge restart misses and repeats nothing', async () => {
-    const [referrer, buyer] = await createReferralChain(db.sql, 2);
+    const { referrer, buyer } = await createBuyerWithReferrer(db.sql);
     const port = String(await freePort());
     let bridge = await startBridgeProcess(db.url, { PORT: port });
     const watch = runCommand('node', ['dist/bridge/src/watch-command.js', '--user', String(referrer), '--url', `ws://127.0.0.1:${port}/ws`], cleanEnvironment({}));
     try {
       await waitFor('the watch to go live', () => watch.stderr().includes(`watching user ${referrer}`));
-      await db.sql`INSERT INTO purchases (user_id, amount) VALUES (${buyer!}, 1000)`;
+      const purchaseId = onlyRow(await db.sql<{ id: string }[]>`INSERT INTO purchases (user_id, amount) VALUES (${buyer}, 1000) RETURNING id`).id;
       await waitFor('the first line', () => earningLines(watch.stdout()).length === 1);
-      expect(earningLines(watch.stdout())[0]).toBe(
-        `#1  +50.00  level 1 (rate 0.05) from user ${buyer}, purchase ${earningLines(watch.stdout())[0]!.match(/purchase (\d+)/)![1]} of 1000.00  →  total 50.00 (L1 50.00, L2 0.00)`,
-      );
+      expect(earningLines(watch.stdout())).toEqual([
+        `#1  +50.00  level 1 (rate 0.05) from user ${buyer}, purchase ${purchaseId} of 1000.00  →  total 50.00 (L1 50.00, L2 0.00)`,
+      ]);
 
       bridge.command.interrupt('SIGTERM');
       await bridge.command.exited;
-      await db.sql`INSERT INTO purchases (user_id, amount) VALUES (${buyer!}, 10), (${buyer!}, 20)`;
+      await db.sql`INSERT INTO purchases (user_id, amount) VALUES (${buyer}, 10), (${buyer}, 20)`;
       bridge = await startBridgeProcess(db.url, { PORT: port });
-      await db.sql`INSERT INTO purchases (user_id, amount) VALUES (${buyer!}, 30)`;
+      await db.sql`INSERT INTO purchases (user_id, amount) VALUES (${buyer}, 30)`;
       await waitFor('four lines', () => earningLines(watch.stdout()).length >= 4, 30_000);
       await new Promise((resolve) => setTimeout(resolve, 300));
       expect(earningLines(watch.stdout()).map((line) => line.split(' ')[0])).toEqual(['#1', '#2', '#3', '#4']);

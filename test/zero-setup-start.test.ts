@@ -1,46 +1,59 @@
 // `npm start` on a machine with nothing set up: an embedded PostgreSQL, the
 // schema, the demo tree, a psql command to paste, and a live line per
 // earning; Ctrl-C stops it all and a second start reuses the data. Start-up
-// failures end with one clear line.
+// failures end with one clear line. Each test starts (and stops) its own
+// processes, in a data folder of its own.
 
+import { randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import postgres from 'postgres';
-import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
+import { afterAll, describe, expect, inject, test } from 'vitest';
+import { openAdminPool, openPool } from './support/database.js';
 import { databaseUrlFor } from './support/database-url.js';
 import { freePort } from './support/postgres-server.js';
 import { cleanEnvironment, runCommand, type RunningCommand } from './support/process.js';
+import { onlyRow } from './support/rows.js';
 
-let dataDir: string;
-let port: number;
-let running: RunningCommand | undefined;
-
-beforeAll(async () => {
-  dataDir = await mkdtemp(path.join(os.tmpdir(), 'referral-start-'));
-  await chmod(dataDir, 0o755);
-  port = await freePort();
-});
-
+const dataDirs: string[] = [];
 afterAll(async () => {
-  if (running && running.child.exitCode === null) {
-    running.interrupt();
-    await running.exited;
-  }
-  await rm(dataDir, { recursive: true, force: true });
+  await Promise.all(dataDirs.map((dir) => rm(dir, { recursive: true, force: true })));
 });
 
-const startEnvironment = () => cleanEnvironment({ DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(port) });
+/** An empty data folder and a free port for the embedded PostgreSQL, as a first start finds them. */
+async function freshMachine() {
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'referral-start-'));
+  dataDirs.push(dataDir);
+  await chmod(dataDir, 0o755);
+  const port = await freePort();
+  return {
+    dataDir,
+    port,
+    env: cleanEnvironment({ DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(port) }),
+    psqlUrl: `postgres://postgres:postgres@127.0.0.1:${port}/referrals`,
+  };
+}
+
+async function untilReady(running: RunningCommand, timeoutMs?: number) {
+  return running.waitForLog('the ready line', (line) => line.msg.startsWith('ready'), timeoutMs);
+}
+
+/** Sends SIGTERM and resolves with the exit code. */
+async function stop(running: RunningCommand): Promise<number | null> {
+  running.interrupt('SIGTERM');
+  return running.exited;
+}
 
 describe('npm start with no DATABASE_URL', () => {
   test('starts an embedded database with the demo tree, prints a psql command, and logs each earning live', async () => {
-    running = runCommand('npm', ['start', '--silent'], startEnvironment());
-    const ready = await running.waitForLog('the ready line', (line) => line.msg.startsWith('ready'), 90_000);
+    const machine = await freshMachine();
+    const running = runCommand('npm', ['start', '--silent'], machine.env);
+    const ready = await untilReady(running, 90_000);
     const psqlUrl = /psql '([^']+)'/.exec(ready.msg)?.[1];
-    expect(psqlUrl).toBe(`postgres://postgres:postgres@127.0.0.1:${port}/referrals`);
+    expect(psqlUrl).toBe(machine.psqlUrl);
 
-    const sql = postgres(psqlUrl!, { max: 1, onnotice: () => undefined });
+    const sql = openPool(machine.psqlUrl, { max: 1 });
     try {
       expect(await sql`SELECT id, name, referred_by AS "referredBy" FROM users ORDER BY id`).toEqual([
         { id: 1, name: 'Asha', referredBy: null },
@@ -57,37 +70,53 @@ describe('npm start with no DATABASE_URL', () => {
     const level2 = await running.waitForLog('user 1\'s earning', (line) => line.msg.startsWith('earning: user 1 earned 19.9999'));
     expect(level1.msg).toBe('earning: user 2 earned 99.9995 (level 1, rate 0.05) from purchase 1 of 1999.99 by user 4 [seq 1]');
     expect(level2.event).toMatchObject({ type: 'earning_update', userId: 1, level: 2, amount: '19.9999', purchaseAmount: '1999.99' });
+    await stop(running);
   });
 
   test('Ctrl-C stops the bridge and the database cleanly', async () => {
-    running!.interrupt('SIGINT');
+    const machine = await freshMachine();
+    const running = runCommand('npm', ['start', '--silent'], machine.env);
+    await untilReady(running, 90_000);
+    running.interrupt('SIGINT');
     // npm re-raises the signal its script got; what matters is that the
     // bridge finished its shutdown and the database stopped with it.
-    await running!.outputClosed;
-    expect(running!.logLines().at(-1)?.msg).toBe('stopped');
-    expect(running!.stderr()).toBe('');
-    expect(await portIsFree(port)).toBe(true);
+    await running.outputClosed;
+    await running.exited;
+    expect(running.logLines().at(-1)?.msg, running.stdout()).toBe('stopped');
+    expect(running.stderr()).toBe('');
+    expect(await portIsFree(machine.port)).toBe(true);
   });
 
   test('a second start reuses the data: no second demo tree, earnings kept', async () => {
-    running = runCommand('node', ['dist/bridge/src/main.js'], startEnvironment());
-    await running.waitForLog('the ready line', (line) => line.msg.startsWith('ready'));
-    expect(running.logLines().some((line) => line.msg.includes('demo'))).toBe(false);
-    const sql = postgres(`postgres://postgres:postgres@127.0.0.1:${port}/referrals`, { max: 1, onnotice: () => undefined });
+    const machine = await freshMachine();
+    const first = runCommand('node', ['dist/bridge/src/main.js'], machine.env);
+    await untilReady(first, 90_000);
+    const firstSql = openPool(machine.psqlUrl, { max: 1 });
     try {
-      const [counts] = await sql<{ users: number; earnings: number }[]>`
-        SELECT (SELECT count(*)::int FROM users) AS users, (SELECT count(*)::int FROM earnings) AS earnings`;
+      await firstSql`INSERT INTO purchases (user_id, amount) VALUES (4, 1999.99)`;
+    } finally {
+      await firstSql.end();
+    }
+    expect(await stop(first)).toBe(0);
+
+    const second = runCommand('node', ['dist/bridge/src/main.js'], machine.env);
+    await untilReady(second);
+    expect(second.logLines().some((line) => line.msg.includes('demo'))).toBe(false);
+    const sql = openPool(machine.psqlUrl, { max: 1 });
+    try {
+      const counts = onlyRow(await sql<{ users: number; earnings: number }[]>`
+        SELECT (SELECT count(*)::int FROM users) AS users, (SELECT count(*)::int FROM earnings) AS earnings`);
       expect(counts).toEqual({ users: 5, earnings: 2 });
     } finally {
       await sql.end();
     }
-    running.interrupt('SIGTERM');
-    expect(await running.exited).toBe(0);
+    expect(await stop(second)).toBe(0);
   });
 });
 
 describe('start-up failures end with one clear message', () => {
   async function failedStart(extra: Record<string, string>) {
+    const { dataDir } = await freshMachine();
     const command = runCommand('node', ['dist/bridge/src/main.js'], cleanEnvironment({ DATA_DIR: dataDir, ...extra }));
     const code = await command.exited;
     return { code, stderr: command.stderr().trim() };
@@ -117,15 +146,14 @@ describe('start-up failures end with one clear message', () => {
   });
 
   test('a migration fails', async () => {
-    const admin = postgres(inject('adminDatabaseUrl'), { max: 1, onnotice: () => undefined });
-    const name = `referral_conflict_${process.pid}`;
-    await admin.unsafe(`DROP DATABASE IF EXISTS ${name}`);
+    const admin = openAdminPool();
+    const name = `referral_conflict_${randomBytes(6).toString('hex')}`;
     await admin.unsafe(`CREATE DATABASE ${name}`);
     const url = databaseUrlFor(inject('adminDatabaseUrl'), name);
-    const other = postgres(url, { max: 1, onnotice: () => undefined });
-    await other`CREATE TABLE users (something_else int)`;
-    await other.end();
     try {
+      const other = openPool(url, { max: 1 });
+      await other`CREATE TABLE users (something_else int)`;
+      await other.end();
       const { code, stderr } = await failedStart({ DATABASE_URL: url });
       expect(code).toBe(1);
       expect(stderr).toMatch(/^referral-earnings could not start \[MIGRATION_FAILED\]: migrating the database failed: .*relation "users" already exists$/);

@@ -7,6 +7,7 @@ import type { Config } from './config.js';
 import { poolSize, type Sql } from './db.js';
 import { createPurchaseBatcher } from './purchase-batcher.js';
 import { recordPurchaseWithRetries, type OnRetry } from './purchase-retries.js';
+import { recordRefundWithRetries } from './refunds.js';
 import { createEarningFeed, type EarningEventRecord, type EarningFeed } from './feed/earning-feed.js';
 import type { Logger } from './log.js';
 import { createMetrics, registerOutboxDepth, type Metrics } from './metrics.js';
@@ -71,11 +72,13 @@ export async function startBridge(options: {
       auth: createAuth(config.auth),
       log,
       metrics,
-      maxBackpressureBytes: config.wsMaxBackpressureBytes,
+      highWaterBytes: config.wsHighWaterBytes,
+      stallTimeoutMs: config.wsStallTimeoutMs,
       whatsapp: config.whatsapp,
       recordPurchase: config.purchaseBatching
         ? createPurchaseBatcher(sql, { maxInFlight: purchaseBatchesInFlight, onRetry: onPurchaseRetry }).record
         : (request) => recordPurchaseWithRetries(sql, request, onPurchaseRetry),
+      recordRefund: (request) => recordRefundWithRetries(sql, request, (sqlState) => metrics.refundTransactionRetries.inc({ code: sqlState })),
       worker,
     });
     const { subscriptions } = server;

@@ -19,8 +19,10 @@ export interface Config {
   logEarnings: boolean;
   /** Group concurrent HTTP purchases into shared transactions. */
   purchaseBatching: boolean;
-  /** Per-socket bytes waiting to be sent before a slow consumer is closed. */
-  wsMaxBackpressureBytes: number;
+  /** Per-socket bytes waiting to be sent past which its subscriptions read from the database at its pace. */
+  wsHighWaterBytes: number;
+  /** A socket that drains nothing for this long is closed (4008). */
+  wsStallTimeoutMs: number;
   whatsapp: WhatsAppConfig;
   logLevel: LogLevel;
   logFormat: 'json' | 'pretty';
@@ -30,7 +32,16 @@ export interface WhatsAppConfig {
   /** Run the outbox worker inside the bridge. */
   workerEnabled: boolean;
   /** Absent: log mode (each message is logged, masked, and marked skipped). */
-  twilio: { accountSid: string; authToken: string; from: string; contentSid: string | undefined; apiBaseUrl: string | undefined } | undefined;
+  twilio: {
+    accountSid: string;
+    authToken: string;
+    from: string;
+    /** The Content template of earning messages; absent: a free-form body. */
+    contentSid: string | undefined;
+    /** The Content template of reversal messages; absent: a free-form body. */
+    reversalContentSid: string | undefined;
+    apiBaseUrl: string | undefined;
+  } | undefined;
   /** Where Twilio posts delivery status (PUBLIC_BASE_URL + /twilio/status). */
   statusCallbackUrl: string | undefined;
   maxMessagesPerSecond: number;
@@ -81,7 +92,8 @@ export function readConfig(env: Environment = process.env): Config {
     uwsPath: optional(env, 'UWS_PATH', (value) => path.resolve(value)),
     logEarnings: optional(env, 'LOG_EARNINGS', parseBoolean) ?? databaseUrl === undefined,
     purchaseBatching: optional(env, 'PURCHASE_BATCHING', parseBoolean) ?? true,
-    wsMaxBackpressureBytes: optional(env, 'WS_MAX_BACKPRESSURE_BYTES', parsePositiveInteger) ?? 1024 * 1024,
+    wsHighWaterBytes: optional(env, 'WS_HIGH_WATER_BYTES', parsePositiveInteger) ?? 256 * 1024,
+    wsStallTimeoutMs: optional(env, 'WS_STALL_TIMEOUT_MS', parsePositiveInteger) ?? 30_000,
     whatsapp: readWhatsAppConfig(env),
     logLevel: optional(env, 'LOG_LEVEL', oneOf(logLevels)) ?? 'info',
     logFormat: optional(env, 'LOG_FORMAT', oneOf(['json', 'pretty'] as const)) ??
@@ -137,7 +149,8 @@ function readWhatsAppConfig(env: Environment): WhatsAppConfig {
           accountSid,
           authToken,
           from,
-          contentSid: optional(env, 'TWILIO_CONTENT_SID', (value) => matching(value, /^HX[0-9a-fA-F]{32}$/, 'a Content SID: HX and 32 hex digits')),
+          contentSid: optional(env, 'TWILIO_CONTENT_SID', contentSid),
+          reversalContentSid: optional(env, 'TWILIO_REVERSAL_CONTENT_SID', contentSid),
           apiBaseUrl: optional(env, 'TWILIO_API_BASE_URL', (value) => httpUrl(value).replace(/\/+$/, '')),
         }
       : undefined,
@@ -150,6 +163,10 @@ function readWhatsAppConfig(env: Environment): WhatsAppConfig {
     leaseMs: optional(env, 'WHATSAPP_LEASE_MS', parsePositiveInteger) ?? 60_000,
     currencyLabel: optional(env, 'WHATSAPP_CURRENCY', (value) => value) ?? '',
   };
+}
+
+function contentSid(value: string): string {
+  return matching(value, /^HX[0-9a-fA-F]{32}$/, 'a Content SID: HX and 32 hex digits');
 }
 
 function matching(value: string, pattern: RegExp, expected: string): string {

@@ -15,14 +15,21 @@ const byConstraint: Record<string, [code: ErrorCode, message: string]> = {
   purchases_amount_is_at_most_999999999999_99: ['INVALID_AMOUNT', 'amount must be at most 999999999999.99'],
   purchases_amount_has_at_most_2_decimals: ['INVALID_AMOUNT', 'amount must have at most 2 decimals (it is never rounded)'],
   purchases_user_id_fkey: ['USER_NOT_FOUND', 'no user has that userId'],
+  refunds_amount_is_positive: ['INVALID_AMOUNT', 'amount must be greater than 0'],
+  refunds_amount_is_a_number: ['INVALID_AMOUNT', 'amount must be a number'],
+  refunds_amount_is_at_most_999999999999_99: ['INVALID_AMOUNT', 'amount must be at most 999999999999.99'],
+  refunds_amount_has_at_most_2_decimals: ['INVALID_AMOUNT', 'amount must have at most 2 decimals (it is never rounded)'],
+  refunds_purchase_id_fkey: ['PURCHASE_NOT_FOUND', 'there is no purchase with that id'],
+  refunds_reason_is_at_most_500_characters: ['INVALID_REASON', 'reason must be at most 500 characters'],
   users_referred_by_fkey: ['REFERRER_NOT_FOUND', 'no user has the id given as referredBy'],
   users_phone_number_is_e164: ['INVALID_PHONE_NUMBER', 'phoneNumber must be in E.164 form: + and 8 to 15 digits, e.g. +4915112345678'],
 };
 
-// Their messages are written for users and name the ids involved.
+// Their messages are written for users and name the ids (and amounts) involved.
 const passMessageThrough: Record<string, ErrorCode> = {
   users_referred_by_is_not_self: 'SELF_REFERRAL',
   users_referral_is_acyclic: 'REFERRAL_CYCLE',
+  refunds_do_not_exceed_the_purchase: 'REFUND_EXCEEDS_PURCHASE',
 };
 
 /** A deadlock or a serialization failure: nothing was committed, and the same transaction may succeed if run again. */

@@ -18,8 +18,11 @@ export const errorCodes = [
   'INVALID_MESSAGE',
   // Values in it
   'INVALID_USER_ID',
+  'INVALID_PURCHASE_ID',
   'INVALID_AMOUNT',
+  'INVALID_REASON',
   'INVALID_AFTER',
+  'INVALID_THROUGH',
   'INVALID_LIMIT',
   'INVALID_IDEMPOTENCY_KEY',
   'INVALID_NAME',
@@ -33,6 +36,8 @@ export const errorCodes = [
   'INVALID_SIGNATURE',
   // The ledger's answers
   'USER_NOT_FOUND',
+  'PURCHASE_NOT_FOUND',
+  'REFUND_EXCEEDS_PURCHASE',
   'REFERRER_NOT_FOUND',
   'SELF_REFERRAL',
   'REFERRAL_CYCLE',
@@ -78,3 +83,6 @@ export const internalError = () =>
 
 export const unknownUser = (userId: number) =>
   new ProductError('USER_NOT_FOUND', `there is no user ${userId}`, { userId });
+
+export const unknownPurchase = (purchaseId: string) =>
+  new ProductError('PURCHASE_NOT_FOUND', `there is no purchase ${purchaseId}`);

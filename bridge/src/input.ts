@@ -7,6 +7,7 @@ import { isLosslessNumber } from 'lossless-json';
 import { ProductError, type ErrorCode, type InputSource } from './errors.js';
 
 const maxUserId = 2_147_483_647; // the users.id column is an integer
+const maxPurchaseId = 9_223_372_036_854_775_807n; // purchases.id is a bigint
 const maxIdempotencyKeyLength = 200;
 
 /**
@@ -43,6 +44,19 @@ export function parseUserId(value: unknown, { source, name = 'userId', code = 'I
   return id;
 }
 
+/**
+ * A purchase id in a path: a whole number from 1 to 9223372036854775807
+ * (purchases.id is a bigint), kept as its canonical digits, since ids past
+ * 2^53 would not survive a JavaScript number.
+ */
+export function parsePurchaseId(value: unknown): string {
+  const id = typeof value === 'string' && /^\d{1,19}$/.test(value) ? BigInt(value) : undefined;
+  if (id === undefined || id < 1n || id > maxPurchaseId) {
+    throw new ProductError('INVALID_PURCHASE_ID', `the purchaseId in the path must be a positive integer (at most ${maxPurchaseId})`, { source: 'path' });
+  }
+  return id.toString();
+}
+
 /** A seq to continue after ("after"): a whole number from 0 (everything). */
 export function parseAfter(value: unknown, { source, code = 'INVALID_AFTER' }: IdOptions): number {
   const text = wholeNumberText(value, true);
@@ -51,6 +65,16 @@ export function parseAfter(value: unknown, { source, code = 'INVALID_AFTER' }: I
     throw new ProductError(code, 'after must be a whole number: the last seq you received (0 for everything)', { source });
   }
   return after;
+}
+
+/** The seq a summary stands at ("through"): a whole number from 0; null when absent (now). */
+export function parseThrough(value: string | null): number | null {
+  if (value === null || value === '') return null;
+  const text = wholeNumberText(value, true);
+  if (text === undefined || !Number.isSafeInteger(Number(text))) {
+    throw new ProductError('INVALID_THROUGH', 'through must be a whole number: the seq whose totals you want (the totals after that event)', { source: 'query' });
+  }
+  return Number(text);
 }
 
 /** A page size from 1 to `max`; `fallback` when absent. */
@@ -78,6 +102,16 @@ export function parseAmount(value: unknown): string {
 }
 
 /**
+ * A refund's amount: absent means "whatever is left of the purchase", which
+ * the database works out (null here). An explicit null is refused rather than
+ * read as "all of it": a refund in full must be asked for, not happen because
+ * a client sent an unset variable.
+ */
+export function parseRefundAmount(body: Record<string, unknown>): string | null {
+  return 'amount' in body ? parseAmount(body.amount) : null;
+}
+
+/**
  * An Idempotency-Key: 1 to 200 visible ASCII characters (what the IETF draft
  * and Stripe accept). Anything else is refused rather than trimmed or
  * re-encoded, since two different keys must never become the same one.
@@ -91,13 +125,27 @@ export function parseIdempotencyKey(value: string | undefined): string | undefin
   return value;
 }
 
-/** Optional text of at most maxLength characters; null when absent. */
+/**
+ * Optional text of at most maxLength characters (counted as PostgreSQL
+ * counts them, by code point); null when absent. NUL, which PostgreSQL's text
+ * cannot hold, is refused.
+ */
 export function parseOptionalText(value: unknown, code: ErrorCode, name: string, maxLength: number): string | null {
   if (value === undefined || value === null) return null;
-  if (typeof value !== 'string' || value.length > maxLength) {
+  if (typeof value !== 'string' || [...value].length > maxLength) {
     throw new ProductError(code, `${name} must be a string of at most ${maxLength} characters`, { source: 'body' });
   }
+  if (value.includes('\u0000')) throw new ProductError(code, `${name} must not contain NUL characters`, { source: 'body' });
   return value;
+}
+
+/** A JSON body object that names only `fields`: a misspelt field is refused, never ignored. */
+export function onlyFields(body: Record<string, unknown>, fields: readonly string[]): Record<string, unknown> {
+  const unknown = Object.keys(body).filter((key) => !fields.includes(key));
+  if (unknown.length > 0) {
+    throw new ProductError('INVALID_BODY', `unknown field ${JSON.stringify(unknown[0])}: the body may hold ${fields.join(' and ')} only`, { source: 'body' });
+  }
+  return body;
 }
 
 /** An optional token: a non-empty string, or absent. */

@@ -72,38 +72,51 @@ export async function recordPurchases(sql: Sql, requests: PurchaseRequest[]): Pr
   });
 }
 
+/** The purchase aliased p, as the API shows it, as JSON built by PostgreSQL. */
+export function purchaseJson(sql: Queryable) {
+  return sql`json_build_object(
+    'id', p.id,
+    'userId', p.user_id,
+    'amount', decimal_text(p.amount),
+    'createdAt', iso_utc(p.created_at),
+    'idempotencyKey', p.idempotency_key)`;
+}
+
 async function purchaseReceipts(sql: Queryable, purchaseIds: string[]): Promise<Map<string, PurchaseReceipt>> {
   const rows = await sql<{ id: string; receipt: PurchaseReceipt }[]>`
     SELECT p.id::text, json_build_object(
-      'purchase', json_build_object(
-        'id', p.id,
-        'userId', p.user_id,
-        'amount', decimal_text(p.amount),
-        'createdAt', iso_utc(p.created_at),
-        'idempotencyKey', p.idempotency_key),
+      'purchase', ${purchaseJson(sql)},
       'earnings', coalesce((
         SELECT json_agg(json_build_object(
                  'userId', e.user_id, 'level', e.level, 'rate', trim_scale(e.rate)::text,
                  'amount', decimal_text(e.amount), 'seq', e.seq) ORDER BY e.level)
-        FROM earnings e WHERE e.purchase_id = p.id), '[]')
+        FROM earnings e WHERE e.purchase_id = p.id AND e.refund_id IS NULL), '[]')
     ) AS receipt
     FROM purchases p WHERE p.id = ANY(${purchaseIds}::bigint[])`;
   return new Map(rows.map((row) => [row.id, row.receipt]));
 }
 
-/** Totals by level for one user; every configured level is listed, at zero when empty. */
-export async function earningsSummary(sql: Sql, userId: number): Promise<unknown> {
+/**
+ * Totals by level for one user, net of reversals; every configured level is
+ * listed, at zero when empty. count is the level's credits, reversals its
+ * reversals (a reversal is the only negative earning). With `throughSeq`,
+ * the totals as they stood after that event of the user's; else as they are.
+ */
+export async function earningsSummary(sql: Sql, userId: number, throughSeq: number | null): Promise<unknown> {
+  // Without throughSeq the query reads only the index on (user_id, level).
+  const upToSeq = () => (throughSeq === null ? sql`` : sql`AND e.seq <= ${throughSeq}`);
   const [row] = await sql<{ summary: unknown }[]>`
     SELECT json_build_object(
       'userId', u.id,
-      'total', decimal_text(coalesce((SELECT sum(amount) FROM earnings WHERE user_id = u.id), 0)),
+      'total', decimal_text(coalesce((SELECT sum(e.amount) FROM earnings e WHERE e.user_id = u.id ${upToSeq()}), 0)),
       'levels', (
-        SELECT json_agg(json_build_object('level', level, 'total', decimal_text(total), 'count', count) ORDER BY level)
+        SELECT json_agg(json_build_object('level', level, 'total', decimal_text(total), 'count', count, 'reversals', reversals) ORDER BY level)
         FROM (
-          SELECT l.level, coalesce(sum(e.amount), 0) AS total, count(e.id) AS count
+          SELECT l.level, coalesce(sum(e.amount), 0) AS total,
+                 count(*) FILTER (WHERE e.amount > 0) AS count, count(*) FILTER (WHERE e.amount < 0) AS reversals
           FROM (SELECT level FROM referral_rates
                 UNION SELECT DISTINCT level FROM earnings WHERE user_id = u.id) l
-          LEFT JOIN earnings e ON e.user_id = u.id AND e.level = l.level
+          LEFT JOIN earnings e ON e.user_id = u.id AND e.level = l.level ${upToSeq()}
           GROUP BY l.level
         ) by_level)
     ) AS summary

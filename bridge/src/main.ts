@@ -9,6 +9,7 @@ import { readConfig, redactDatabaseUrl, type Config } from './config.js';
 import { setUpDatabase } from './database-setup.js';
 import { connectDatabase, type Sql } from './db.js';
 import { startBridge, type Bridge } from './bridge.js';
+import type { EarningEvent } from './client/referral-client.js';
 import type { EarningEventRecord } from './earning-events.js';
 import type { EmbeddedDatabase } from './embedded-database.js';
 import { Failure, describe } from './failure.js';
@@ -56,13 +57,14 @@ function warnAboutOpenAccess(config: Config, log: Logger): void {
 }
 
 function logEarning(log: Logger, record: EarningEventRecord): void {
-  const event = JSON.parse(record.json) as {
-    userId: number; seq: number; purchaseId: number; fromUserId: number; level: number; rate: string; amount: string; purchaseAmount: string;
-  };
+  const event = JSON.parse(record.json) as EarningEvent;
   log.info(
     { event },
-    `earning: user ${event.userId} earned ${event.amount} (level ${event.level}, rate ${event.rate}) ` +
-      `from purchase ${event.purchaseId} of ${event.purchaseAmount} by user ${event.fromUserId} [seq ${event.seq}]`,
+    event.type === 'earning_reversed'
+      ? `reversal: user ${event.userId} ${event.amount} (level ${event.level}, rate ${event.rate}) by refund ${event.refundId} of ${event.refundAmount} ` +
+          `on purchase ${event.purchaseId} of ${event.purchaseAmount} by user ${event.fromUserId} [seq ${event.seq}]`
+      : `earning: user ${event.userId} earned ${event.amount} (level ${event.level}, rate ${event.rate}) ` +
+          `from purchase ${event.purchaseId} of ${event.purchaseAmount} by user ${event.fromUserId} [seq ${event.seq}]`,
   );
 }
 

@@ -25,11 +25,35 @@ export function createMetrics() {
       help: 'times the LISTEN connection was re-established after a loss',
       registers: [registry],
     }),
-    slowConsumersClosed: new Counter({
-      name: 'websocket_slow_consumers_closed_total',
-      help: 'sockets closed with 4008 because they could not keep up',
+    stalledSocketsClosed: new Counter({
+      name: 'websocket_stalled_sockets_closed_total',
+      help: 'sockets closed with 4008 because they drained nothing for WS_STALL_TIMEOUT_MS',
       registers: [registry],
     }),
+    eventPagesServed: new Counter({
+      name: 'websocket_event_pages_total',
+      help: 'pages of events read from the database for subscriptions catching up (asked with after, or fallen behind)',
+      registers: [registry],
+    }),
+    /** Reports, at each scrape, the subscriptions paging from the database and the bytes waiting for sockets. */
+    registerFlow(read: { catchingUp(): number; bufferedBytes(): number }): void {
+      new Gauge({
+        name: 'websocket_subscriptions_catching_up',
+        help: 'subscriptions reading their events from the database now, at their socket\'s pace',
+        registers: [registry],
+        collect() {
+          this.set(read.catchingUp());
+        },
+      });
+      new Gauge({
+        name: 'websocket_buffered_bytes',
+        help: 'bytes waiting in the bridge to be sent to sockets, all sockets together',
+        registers: [registry],
+        collect() {
+          this.set(read.bufferedBytes());
+        },
+      });
+    },
     transport: new Gauge({
       name: 'bridge_transport_info',
       help: 'the transport serving HTTP and WebSockets (1 for the one in use): uws or node',
@@ -57,6 +81,12 @@ export function createMetrics() {
     purchaseTransactionRetries: new Counter({
       name: 'purchase_transaction_retries_total',
       help: 'purchase transactions run again after a deadlock (40P01) or serialization failure (40001), by SQLSTATE',
+      labelNames: ['code'] as const,
+      registers: [registry],
+    }),
+    refundTransactionRetries: new Counter({
+      name: 'refund_transaction_retries_total',
+      help: 'refund transactions run again after a deadlock (40P01) or serialization failure (40001), by SQLSTATE',
       labelNames: ['code'] as const,
       registers: [registry],
     }),

@@ -1,6 +1,6 @@
-// Runs a purchase transaction again when PostgreSQL aborted it for a deadlock
-// (40P01) or a serialization failure (40001): nothing was committed, so the
-// same transaction is safe to repeat. No other error is retried: a lost
+// Runs a purchase (or refund) transaction again when PostgreSQL aborted it
+// for a deadlock (40P01) or a serialization failure (40001): nothing was
+// committed, so the same transaction is safe to repeat. No other error is retried: a lost
 // connection may have struck after the commit, and a repeat could record twice.
 
 import type { Sql } from './db.js';

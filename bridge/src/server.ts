@@ -6,6 +6,7 @@ import type { WhatsAppConfig } from './config.js';
 import type { WhatsAppWorker } from './whatsapp/worker.js';
 import type { Sql } from './db.js';
 import type { PurchaseOutcome, PurchaseRequest } from './ledger.js';
+import type { RefundOutcome, RefundRequest } from './refunds.js';
 import type { EarningFeed } from './feed/earning-feed.js';
 import { httpApp, maxBodyBytes, type Route } from './http/exchange.js';
 import { openApiRoute } from './http/openapi.js';
@@ -34,9 +35,13 @@ export interface ServerOptions {
   auth: Auth;
   log: Logger;
   metrics: Metrics;
-  maxBackpressureBytes: number;
+  /** Buffered bytes past which a socket's subscriptions read from the database at its pace. */
+  highWaterBytes: number;
+  /** A socket that drains nothing for this long is closed with 4008. */
+  stallTimeoutMs: number;
   whatsapp: WhatsAppConfig;
   recordPurchase: (request: PurchaseRequest) => Promise<PurchaseOutcome>;
+  recordRefund: (request: RefundRequest) => Promise<RefundOutcome>;
   /** The in-process WhatsApp worker, if it runs here. */
   worker: WhatsAppWorker | undefined;
 }
@@ -54,15 +59,15 @@ const startedAt = Date.now();
 export async function startServer(options: ServerOptions): Promise<Server> {
   const { sql, auth, log, metrics, transport } = options;
   const openSockets = new Set<Socket>();
-  // Publishing starts once the server exists (there is nobody to publish to before).
-  const subscriptions: Subscriptions = createSubscriptions({
-    ...options,
-    topics: { publish: (topic, text) => server.publish(topic, text) },
+  const subscriptions: Subscriptions = createSubscriptions({ ...options, openSockets });
+  metrics.registerFlow({
+    catchingUp: () => subscriptions.catchingUp(),
+    bufferedBytes: () => [...openSockets].reduce((sum, ws) => sum + ws.bufferedAmount(), 0),
   });
   const routes: Route[] = [
     ...pageRoutes(),
     openApiRoute(),
-    ...apiRoutes({ sql, auth, log, whatsapp: options.whatsapp, recordPurchase: options.recordPurchase }),
+    ...apiRoutes({ sql, auth, log, whatsapp: options.whatsapp, recordPurchase: options.recordPurchase, recordRefund: options.recordRefund }),
     { method: 'GET', pattern: '/health', handler: () => health(options, openSockets.size) },
     {
       method: 'GET',
@@ -82,9 +87,9 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     maxBodyBytes,
     maxMessageBytes: maxReadMessageBytes,
     idleTimeoutSeconds,
-    // The bridge closes slow consumers itself (4008) at maxBackpressureBytes;
-    // the transport's own limit, a last resort, stays well above.
-    maxBackpressureBytes: options.maxBackpressureBytes * 4,
+    // Flow control keeps a socket's buffer near the high-water mark; the
+    // transport's own limit, a last resort that closes, stays well above.
+    maxBackpressureBytes: options.highWaterBytes * 4 + maxReadMessageBytes,
   });
 
   const port = await server.listen();
@@ -95,6 +100,7 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     subscriptions,
     close() {
       server.close();
+      subscriptions.stop();
       for (const ws of [...openSockets]) ws.end(closeCodes.goingAway, 'server shutting down: reconnect and resume with after');
     },
   };

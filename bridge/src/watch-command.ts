@@ -1,12 +1,13 @@
 // `npm run watch -- --user 2 [--url ws://localhost:3000/ws] [--token …]`: a
 // terminal client in the spirit of the original client.js, on the raw
-// WebSocket. Prints each earning as a line with the user's running totals
-// (read from the bridge, which computes all money), and reconnects with
-// `after`, so it never misses or repeats an event.
+// WebSocket. Prints each earning, and each reversal of one by a refund
+// (negative, marked REVERSED), as a line with the user's totals as they stood
+// right after it (read from the bridge, which computes all money), and
+// reconnects with `after`, so it never misses or repeats an event.
 
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
-import { createReferralClient, type EarningsSummary, type WebSocketConstructor } from './client/referral-client.js';
+import { createReferralClient, type EarningEvent, type EarningsSummary, type WebSocketConstructor } from './client/referral-client.js';
 
 const usage = 'usage: npm run watch -- --user <id> [--url ws://localhost:3000/ws] [--token <jwt>] [--after <seq>]';
 
@@ -49,21 +50,27 @@ const client = createReferralClient({
 const totals = (summary: EarningsSummary) =>
   `total ${summary.total} (${summary.levels.map((level) => `L${level.level} ${level.total}`).join(', ')})`;
 
+/** "#4  +10.00  level 1 …" for an earning, "#5  -10.00  REVERSED  level 1 …" for a reversal (its amount is already negative). */
+const describeEvent = (event: EarningEvent) =>
+  event.type === 'earning_reversed'
+    ? `#${event.seq}  ${event.amount}  REVERSED  level ${event.level} (rate ${event.rate}) from user ${event.fromUserId}, ` +
+      `refund ${event.refundId} of ${event.refundAmount} on purchase ${event.purchaseId} of ${event.purchaseAmount}`
+    : `#${event.seq}  +${event.amount}  level ${event.level} (rate ${event.rate}) from user ${event.fromUserId}, ` +
+      `purchase ${event.purchaseId} of ${event.purchaseAmount}`;
+
 let printing = Promise.resolve();
 const subscription = client.subscribe(userId, {
   ...(parsed.after !== undefined ? { after: Number(parsed.after) } : {}),
   onEvent(event) {
     // Lines are printed in seq order even though each waits for the totals.
     printing = printing.then(async () => {
-      const summary = await client.summary(userId).catch(() => undefined);
-      process.stdout.write(
-        `#${event.seq}  +${event.amount}  level ${event.level} (rate ${event.rate}) from user ${event.fromUserId}, ` +
-          `purchase ${event.purchaseId} of ${event.purchaseAmount}${summary ? `  →  ${totals(summary)}` : ''}\n`,
-      );
+      const summary = await client.summary(userId, event.seq).catch(() => undefined);
+      process.stdout.write(`${describeEvent(event)}${summary ? `  →  ${totals(summary)}` : ''}\n`);
     });
   },
   onStatus(status) {
     if (status.state === 'live') process.stderr.write(`watching user ${userId} at ${wsUrl} (last seq ${status.lastSeq}); Ctrl-C to stop\n`);
+    if (status.state === 'catching_up') process.stderr.write(`catching up from seq ${status.after + 1}, at this terminal's pace\n`);
     if (status.state === 'reconnecting') process.stderr.write(`connection closed (${status.closeCode}); reconnecting in ${status.inMs} ms\n`);
     if (status.state === 'stopped' && status.error) {
       process.stderr.write(`stopped: ${status.error.code}: ${status.error.message}\n`);

@@ -1,6 +1,7 @@
 // The live earnings page: choose a user, see their totals by level and a
-// feed of earnings as they arrive over the raw WebSocket (resuming by itself
-// after a drop), and, when the bridge runs open, simulate a purchase.
+// feed of earnings (and of their reversals by refunds, negative and marked)
+// as they arrive over the raw WebSocket (resuming by itself after a drop),
+// and, when the bridge runs open, simulate a purchase.
 
 import { createReferralClient, ReferralApiError, type EarningEvent, type Subscription } from '../src/client/referral-client.js';
 
@@ -11,7 +12,7 @@ const token = () => $<HTMLInputElement>('token').value.trim() || undefined;
 let subscription: Subscription | undefined;
 let watchedUser: number | undefined;
 
-function setStatus(text: string, kind: 'live' | 'problem' | '' = ''): void {
+function setStatus(text: string, kind: 'live' | 'catching-up' | 'problem' | '' = ''): void {
   const status = $('status');
   status.textContent = text;
   status.className = `status ${kind}`;
@@ -27,7 +28,8 @@ async function refreshTotals(userId: number): Promise<void> {
       const item = document.createElement('li');
       item.innerHTML = `Level ${level.level}<strong></strong><span class="muted"></span>`;
       item.querySelector('strong')!.textContent = level.total;
-      item.querySelector('span')!.textContent = `${level.count} earning${level.count === 1 ? '' : 's'}`;
+      item.querySelector('span')!.textContent = `${level.count} earning${level.count === 1 ? '' : 's'}` +
+        (level.reversals > 0 ? `, ${level.reversals} reversal${level.reversals === 1 ? '' : 's'}` : '');
       return item;
     }));
   } catch (error) {
@@ -38,9 +40,14 @@ async function refreshTotals(userId: number): Promise<void> {
 function showEvent(event: EarningEvent): void {
   const item = document.createElement('li');
   item.dataset.seq = String(event.seq);
-  const amount = Object.assign(document.createElement('span'), { className: 'amount', textContent: `+${event.amount}` });
+  const reversal = event.type === 'earning_reversed';
+  item.classList.toggle('reversal', reversal);
+  // A reversal's amount is negative already.
+  const amount = Object.assign(document.createElement('span'), { className: 'amount', textContent: reversal ? event.amount : `+${event.amount}` });
   const what = Object.assign(document.createElement('span'), {
-    textContent: `level ${event.level} · from user ${event.fromUserId} · purchase ${event.purchaseId} of ${event.purchaseAmount}`,
+    textContent: reversal
+      ? `reversed · level ${event.level} · refund ${event.refundId} of ${event.refundAmount} on purchase ${event.purchaseId} of ${event.purchaseAmount}`
+      : `level ${event.level} · from user ${event.fromUserId} · purchase ${event.purchaseId} of ${event.purchaseAmount}`,
   });
   const when = Object.assign(document.createElement('time'), {
     className: 'when', dateTime: event.createdAt, textContent: new Date(event.createdAt).toLocaleTimeString(),
@@ -65,6 +72,7 @@ function watch(userId: number): void {
     onStatus(status) {
       if (status.state === 'live') setStatus(`Watching user ${userId} — live.`, 'live');
       if (status.state === 'connecting') setStatus(`Connecting to user ${userId}…`);
+      if (status.state === 'catching_up') setStatus(`Catching up: earlier events of user ${userId} arrive at this connection's pace…`, 'catching-up');
       if (status.state === 'reconnecting') setStatus(`Connection lost; reconnecting in ${Math.ceil(status.inMs / 1000)} s…`, 'problem');
       if (status.state === 'stopped' && status.error) setStatus(status.error.message, 'problem');
     },

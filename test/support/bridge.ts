@@ -7,6 +7,7 @@ import { readConfig } from '../../bridge/src/config.js';
 import { connectDatabase } from '../../bridge/src/db.js';
 import type { Metrics } from '../../bridge/src/metrics.js';
 import type { Server } from '../../bridge/src/server.js';
+import { track } from './leaks.js';
 import { cleanEnvironment, runCommand, type RunningCommand } from './process.js';
 
 export interface TestBridge {
@@ -30,16 +31,15 @@ export async function startTestBridge(databaseUrl: string, env: Record<string, s
   const bridge: Bridge = await startBridge({
     config, sql, log, pingEveryMs: 500, connectListener: () => connectDatabase(databaseUrl, log, { max: 1 }),
   });
-  return {
-    http: `http://127.0.0.1:${bridge.server.port}`,
-    ws: `ws://127.0.0.1:${bridge.server.port}/ws`,
-    server: bridge.server,
-    metrics: bridge.metrics,
-    async stop() {
-      await bridge.stop();
-      await sql.end({ timeout: 5 });
-    },
+  const http = `http://127.0.0.1:${bridge.server.port}`;
+  let stopped = false;
+  const stop = async () => {
+    stopped = true;
+    await bridge.stop();
+    await sql.end({ timeout: 5 });
   };
+  track(`a bridge at ${http}`, () => !stopped, stop);
+  return { http, ws: `ws://127.0.0.1:${bridge.server.port}/ws`, server: bridge.server, metrics: bridge.metrics, stop };
 }
 
 export interface BridgeProcess {

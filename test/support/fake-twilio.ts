@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { afterAll, beforeAll } from 'vitest';
+import { track } from './leaks.js';
 
 export interface TwilioRequest {
   path: string;
@@ -45,7 +46,9 @@ function notStarted(): FakeTwilio {
 /** Starts serving; `fake` (the state the server reads and records into) may be made beforehand. */
 export async function startFakeTwilio(fake: FakeTwilio = notStarted()): Promise<FakeTwilio> {
   const sockets = new Set<Socket>();
+  let closed = false;
   fake.close = async () => {
+    closed = true;
     for (const socket of sockets) socket.destroy();
     await new Promise((resolve) => server.close(resolve));
   };
@@ -77,6 +80,7 @@ export async function startFakeTwilio(fake: FakeTwilio = notStarted()): Promise<
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   fake.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  track(`a fake Twilio at ${fake.url}`, () => !closed, () => fake.close());
   return fake;
 }
 

@@ -9,6 +9,7 @@ import { migrate } from '../../bridge/src/migrate.js';
 import { projectRoot } from '../../bridge/src/project-paths.js';
 import { startPostgresServer } from './postgres-server.js';
 import { databaseUrlFor } from './database-url.js';
+import { onlyRow } from './rows.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -27,8 +28,8 @@ export default async function setup(project: TestProject) {
   await migrate(databaseUrlFor(server.adminUrl, templateDatabase), pino({ level: 'silent' }));
   // A template can be cloned only once its last connection (the migration's) is gone.
   for (let waited = 0; waited < 5000; waited += 20) {
-    const [row] = await admin<{ count: number }[]>`SELECT count(*)::int AS count FROM pg_stat_activity WHERE datname = ${templateDatabase}`;
-    if (row!.count === 0) break;
+    const { count } = onlyRow(await admin<{ count: number }[]>`SELECT count(*)::int AS count FROM pg_stat_activity WHERE datname = ${templateDatabase}`);
+    if (count === 0) break;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   console.log(`tests run on ${server.description}, template database ${templateDatabase}`);

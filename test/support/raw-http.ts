@@ -31,14 +31,14 @@ export async function rawRequest(baseUrl: string, head: Array<string | Buffer>, 
       received = Buffer.concat([received, chunk]);
       const end = received.indexOf('\r\n\r\n');
       if (end === -1) return;
-      const [statusLine, ...headerLines] = received.subarray(0, end).toString('latin1').split('\r\n');
+      const [statusLine = '', ...headerLines] = received.subarray(0, end).toString('latin1').split('\r\n');
       const headers = Object.fromEntries(headerLines.map((line) => {
         const colon = line.indexOf(':');
         return [line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim()];
       }));
       const text = received.subarray(end + 4).toString('utf8');
       if (Buffer.byteLength(text) < Number(headers['content-length'] ?? 0)) return;
-      answer = { status: Number(statusLine!.split(' ')[1]), headers, body: text, json: text.startsWith('{') ? JSON.parse(text) : undefined, closed: false };
+      answer = { status: Number(statusLine.split(' ')[1]), headers, body: text, json: text.startsWith('{') ? JSON.parse(text) : undefined, closed: false };
       // Give the server a moment to close the connection, if it will.
       setTimeout(() => finish(false), 200);
     });

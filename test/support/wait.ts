@@ -1,6 +1,8 @@
 // Waiting without sleeping: poll a condition until it holds, or fail with a
 // description of what never happened.
 
+import { onlyRow } from './rows.js';
+
 export async function waitFor<T>(
   description: string,
   probe: () => T | undefined | false | Promise<T | undefined | false>,
@@ -20,8 +22,8 @@ export async function killListeners(sql: import('postgres').Sql): Promise<number
   const listeners = () => sql<{ pid: number }[]>`
     SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'listen%'`;
   await waitFor('a LISTEN connection to kill', async () => (await listeners()).length > 0);
-  const [row] = await sql<{ count: number }[]>`
+  const { count } = onlyRow(await sql<{ count: number }[]>`
     SELECT count(pg_terminate_backend(pid))::int AS count FROM pg_stat_activity
-    WHERE datname = current_database() AND query ILIKE 'listen%'`;
-  return row!.count;
+    WHERE datname = current_database() AND query ILIKE 'listen%'`);
+  return count;
 }

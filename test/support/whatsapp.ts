@@ -8,6 +8,8 @@ import { createMetrics } from '../../bridge/src/metrics.js';
 import { createTwilioSender } from '../../bridge/src/whatsapp/twilio-sender.js';
 import { startWhatsAppWorker, type WhatsAppWorker } from '../../bridge/src/whatsapp/worker.js';
 import type { Sql } from './database.js';
+import { track } from './leaks.js';
+import { onlyRow } from './rows.js';
 
 export const twilioAccount = { sid: `AC${'0123456789abcdef'.repeat(2)}`, token: 'test-auth-token-not-a-real-one' };
 export const whatsappFrom = 'whatsapp:+14155238886';
@@ -43,15 +45,14 @@ export async function startTestWorker(databaseUrl: string, env: Record<string, s
     sql, log, metrics, config: config.whatsapp,
     sender: twilio ? createTwilioSender(twilio, config.whatsapp) : undefined,
   });
-  return {
-    worker,
-    logs,
-    metrics,
-    async stop() {
-      await worker.stop();
-      await sql.end({ timeout: 5 });
-    },
+  let stopped = false;
+  const stop = async () => {
+    stopped = true;
+    await worker.stop();
+    await sql.end({ timeout: 5 });
   };
+  track('a WhatsApp worker', () => !stopped, stop);
+  return { worker, logs, metrics, stop };
 }
 
 let phoneCounter = 0;
@@ -59,10 +60,11 @@ let phoneCounter = 0;
 /** root ← referrer ← buyer, where root and referrer have phone numbers; returns the ids. */
 export async function phoneChain(sql: Sql): Promise<{ root: number; referrer: number; buyer: number }> {
   const phone = () => `+49151${String(1_000_000 + (++phoneCounter) + process.pid * 1000).slice(-7)}`;
-  const [root] = await sql<{ id: number }[]>`INSERT INTO users (name, phone_number) VALUES ('root', ${phone()}) RETURNING id`;
-  const [referrer] = await sql<{ id: number }[]>`INSERT INTO users (name, phone_number, referred_by) VALUES ('referrer', ${phone()}, ${root!.id}) RETURNING id`;
-  const [buyer] = await sql<{ id: number }[]>`INSERT INTO users (name, referred_by) VALUES ('buyer', ${referrer!.id}) RETURNING id`;
-  return { root: root!.id, referrer: referrer!.id, buyer: buyer!.id };
+  const insert = async (name: string, phoneNumber: string | null, referredBy: number | null) => onlyRow(await sql<{ id: number }[]>`
+    INSERT INTO users (name, phone_number, referred_by) VALUES (${name}, ${phoneNumber}, ${referredBy}) RETURNING id`).id;
+  const root = await insert('root', phone(), null);
+  const referrer = await insert('referrer', phone(), root);
+  return { root, referrer, buyer: await insert('buyer', null, referrer) };
 }
 
 export interface OutboxRow {

@@ -1,6 +1,7 @@
 // A WebSocket client for tests (the ws package), recording every frame.
 
 import WebSocket from 'ws';
+import { track } from './leaks.js';
 import { waitFor } from './wait.js';
 
 export interface Frame {
@@ -30,6 +31,10 @@ export async function connectClient(url: string): Promise<TestClient> {
     socket.once('open', () => resolve());
     socket.once('error', reject);
   });
+  track(`a WebSocket client of ${url}`, () => socket.readyState !== WebSocket.CLOSED, async () => {
+    socket.terminate();
+    await closed;
+  });
   const events = () => frames.filter((frame): frame is Frame & { userId: number; seq: number } => frame.type === 'earning_update');
   return {
     socket,
@@ -56,7 +61,7 @@ export async function subscribedClient(url: string, userId: number, options: { a
   return client;
 }
 
-/** Every seq a client received for a user is 1..n (or from..n), once each, in order. */
+/** The seqs of the earning_update events a client received for a user, in the order they arrived. */
 export function seqsOf(client: TestClient, userId: number): number[] {
   return client.events().filter((event) => event.userId === userId).map((event) => event.seq);
 }

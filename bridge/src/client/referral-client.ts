@@ -1,9 +1,11 @@
-// A typed client for the bridge: purchases, summaries, event pages, and live
-// subscriptions that reconnect by themselves and resume with `after`, so the
-// caller sees every earning once, in seq order. Works in browsers (their
-// WebSocket) and in Node.js (pass the ws package's WebSocket).
+// A typed client for the bridge: purchases, refunds, summaries, event pages,
+// and live subscriptions that reconnect by themselves and resume with
+// `after`, so the caller sees every earning and reversal once, in seq order.
+// Works in browsers (their WebSocket) and in Node.js (pass the ws package's
+// WebSocket).
 
-export interface EarningEvent {
+/** A credit: a purchase earned the user `amount` (docs/events.md). */
+export interface EarningUpdate {
   type: 'earning_update';
   userId: number;
   seq: number;
@@ -17,15 +19,51 @@ export interface EarningEvent {
   createdAt: string;
 }
 
+/** A reversal: a refund took back part or all of earning reversesEarningId; `amount` is negative. */
+export interface EarningReversed {
+  type: 'earning_reversed';
+  userId: number;
+  seq: number;
+  earningId: number;
+  reversesEarningId: number;
+  refundId: number;
+  purchaseId: number;
+  fromUserId: number;
+  level: number;
+  rate: string;
+  amount: string;
+  refundAmount: string;
+  purchaseAmount: string;
+  createdAt: string;
+}
+
+/** Every event on a user's seq stream: summing `amount` over all of them gives the user's total. */
+export type EarningEvent = EarningUpdate | EarningReversed;
+
 export interface PurchaseReceipt {
   purchase: { id: number; userId: number; amount: string; createdAt: string; idempotencyKey: string | null };
   earnings: Array<{ userId: number; level: number; rate: string; amount: string; seq: number }>;
 }
 
+export interface RefundReceipt {
+  refund: { id: number; purchaseId: number; amount: string; reason: string | null; createdAt: string; idempotencyKey: string | null };
+  reversals: Array<{ earningId: number; reversesEarningId: number; userId: number; level: number; rate: string; amount: string; seq: number }>;
+}
+
+export interface PurchaseDetails {
+  purchase: PurchaseReceipt['purchase'];
+  refunded: string;
+  leftToRefund: string;
+  earnings: Array<{ earningId: number; userId: number; level: number; rate: string; amount: string; seq: number }>;
+  refunds: RefundReceipt[];
+}
+
 export interface EarningsSummary {
   userId: number;
+  /** Net of reversals. */
   total: string;
-  levels: Array<{ level: number; total: string; count: number }>;
+  /** count: the level's credits; reversals: its reversals. */
+  levels: Array<{ level: number; total: string; count: number; reversals: number }>;
 }
 
 /** An error answer of the bridge: its HTTP status (or WebSocket close code) and stable code. */
@@ -57,7 +95,7 @@ export interface ReferralClientOptions {
   wsUrl?: string;
   /** A JWT whose sub is the user (when the bridge has JWT_SECRET). */
   token?: string;
-  /** The API key for purchases (when the bridge has API_KEY). */
+  /** The API key for purchases, refunds and reading a purchase (when the bridge has API_KEY). */
   apiKey?: string;
   /** Defaults to globalThis.WebSocket. */
   WebSocket?: WebSocketConstructor;
@@ -66,6 +104,8 @@ export interface ReferralClientOptions {
 export type SubscriptionStatus =
   | { state: 'connecting' }
   | { state: 'live'; lastSeq: number }
+  /** The bridge sends earlier events from the database at this connection's pace (docs/websocket.md). */
+  | { state: 'catching_up'; after: number }
   | { state: 'reconnecting'; inMs: number; closeCode: number }
   | { state: 'stopped'; error?: ReferralApiError };
 
@@ -86,13 +126,14 @@ export function createReferralClient(options: ReferralClientOptions) {
   const baseUrl = options.baseUrl.replace(/\/+$/, '');
   const wsUrl = options.wsUrl ?? `${baseUrl.replace(/^http/, 'ws')}/ws`;
 
+  /** Writes, and reads of a purchase, carry the API key; reads of a user's earnings, the user's token. */
   async function request<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+    const credential = method === 'POST' || path.startsWith('/api/purchases/') ? options.apiKey : options.token;
     const response = await fetch(`${baseUrl}${path}`, {
       method,
       headers: {
         ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        ...(method === 'POST' && options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {}),
-        ...(method === 'GET' && options.token ? { authorization: `Bearer ${options.token}` } : {}),
+        ...(credential ? { authorization: `Bearer ${credential}` } : {}),
         ...headers,
       },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
@@ -111,8 +152,24 @@ export function createReferralClient(options: ReferralClientOptions) {
         purchase.idempotencyKey ? { 'idempotency-key': purchase.idempotencyKey } : {});
     },
 
-    summary(userId: number): Promise<EarningsSummary> {
-      return request('GET', `/api/earnings/${userId}`);
+    /**
+     * Refunds a purchase, in full or in part; without an amount, whatever is
+     * left of it. The database takes the commissions back at every level.
+     */
+    refund(purchaseId: number | string, refund: { amount?: string | number; reason?: string; idempotencyKey?: string } = {}): Promise<RefundReceipt> {
+      return request('POST', `/api/purchases/${purchaseId}/refunds`,
+        { ...(refund.amount === undefined ? {} : { amount: refund.amount }), ...(refund.reason === undefined ? {} : { reason: refund.reason }) },
+        refund.idempotencyKey ? { 'idempotency-key': refund.idempotencyKey } : {});
+    },
+
+    /** A purchase with its earnings and refunds, and what is left to refund. */
+    purchaseDetails(purchaseId: number | string): Promise<PurchaseDetails> {
+      return request('GET', `/api/purchases/${purchaseId}`);
+    },
+
+    /** The user's totals now, or as they stood right after the event `through` (a seq). */
+    summary(userId: number, through?: number): Promise<EarningsSummary> {
+      return request('GET', `/api/earnings/${userId}${through === undefined ? '' : `?through=${through}`}`);
     },
 
     async events(userId: number, page: { after?: number; limit?: number } = {}): Promise<EarningEvent[]> {
@@ -143,7 +200,11 @@ export function createReferralClient(options: ReferralClientOptions) {
             failures = 0;
             if (lastSeq < 0) lastSeq = frame.lastSeq as number;
             subscriber.onStatus?.({ state: 'live', lastSeq });
-          } else if (frame.type === 'earning_update') {
+          } else if (frame.type === 'catching_up' && frame.userId === userId) {
+            subscriber.onStatus?.({ state: 'catching_up', after: frame.after as number });
+          } else if (frame.type === 'live' && frame.userId === userId) {
+            subscriber.onStatus?.({ state: 'live', lastSeq: Math.max(lastSeq, 0) });
+          } else if (frame.type === 'earning_update' || frame.type === 'earning_reversed') {
             const event = frame as unknown as EarningEvent;
             if (event.userId !== userId || event.seq <= lastSeq) return; // seen already
             lastSeq = event.seq;

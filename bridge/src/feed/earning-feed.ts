@@ -12,7 +12,7 @@ import { describe } from '../failure.js';
 import type { Logger } from '../log.js';
 import { settleWithin } from '../settle.js';
 import { ListenConnection } from './listen-connection.js';
-import { SeqCursors, type Advance } from './seq-cursors.js';
+import { SeqCursors } from './seq-cursors.js';
 
 export type { EarningEventRecord };
 
@@ -143,7 +143,7 @@ export function createEarningFeed(sql: Sql, log: Logger, options: EarningFeedOpt
   async function deliverRange(range: IdRange): Promise<void> {
     const events = await eventsInIdRange(sql, range.first, range.last, cursors.followsAll ? 'all' : cursors.followed());
     // A gap in a hint's range means a hint was missed: load from the table.
-    const { gaps } = deliver(events);
+    const gaps = deliver(events);
     if (gaps.length > 0) await deliverAfterCursors(gaps);
   }
 
@@ -151,7 +151,7 @@ export function createEarningFeed(sql: Sql, log: Logger, options: EarningFeedOpt
     const events = await eventsAfterEach(sql, userIds.map((userId) => ({ userId, after: cursors.lastSeq(userId) ?? 0 })));
     // A gap in the table itself: say so, and go on from the next seq there
     // is, rather than wait forever for seqs that will never come.
-    for (let { gaps } = deliver(events); gaps.length > 0; { gaps } = deliver(events)) {
+    for (let gaps = deliver(events); gaps.length > 0; gaps = deliver(events)) {
       for (const userId of gaps) {
         const lastSeq = cursors.lastSeq(userId) ?? 0;
         const next = events.find((event) => event.userId === userId && event.seq > lastSeq)!;
@@ -162,16 +162,15 @@ export function createEarningFeed(sql: Sql, log: Logger, options: EarningFeedOpt
     }
   }
 
-  function deliver(events: EarningEventRecord[]): Advance {
-    const advance = cursors.advance(events);
-    for (const event of advance.ready) {
+  /** Hands the events that come next to the consumer; returns the users with a seq missing. */
+  function deliver(events: EarningEventRecord[]): number[] {
+    return cursors.advance(events, (event) => {
       try {
         consumer!(event);
       } catch (error) {
         log.error({ err: describe(error), userId: event.userId, seq: event.seq }, 'earning event consumer failed');
       }
-    }
-    return advance;
+    });
   }
 
   function watch(userId: number): Promise<number> {

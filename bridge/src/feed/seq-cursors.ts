@@ -5,13 +5,6 @@
 
 import type { EarningEventRecord } from '../earning-events.js';
 
-export interface Advance {
-  /** The events to deliver now, in the order given, each the next seq of its user. */
-  ready: EarningEventRecord[];
-  /** Users whose next seq was not among the events (a later one was). */
-  gaps: number[];
-}
-
 export class SeqCursors {
   private readonly lastDelivered = new Map<number, number>();
 
@@ -42,12 +35,13 @@ export class SeqCursors {
   }
 
   /**
-   * Moves each followed user's cursor over the events that come next for it.
-   * Events already delivered are dropped; once a user's next seq is missing,
-   * the rest of that user's events wait (its user is listed in gaps).
+   * Moves each followed user's cursor over the events that come next for
+   * it, calling `next` with each event right after its cursor moved (so that
+   * lastSeq, read from `next`, is that event's seq). Events already delivered
+   * are dropped; once a user's next seq is missing, the rest of that user's
+   * events wait. Returns the users whose next seq was missing.
    */
-  advance(events: EarningEventRecord[]): Advance {
-    const ready: EarningEventRecord[] = [];
+  advance(events: EarningEventRecord[], next: (event: EarningEventRecord) => void): number[] {
     const gaps = new Set<number>();
     for (const event of events) {
       if (gaps.has(event.userId) || !this.follows(event.userId)) continue;
@@ -58,9 +52,9 @@ export class SeqCursors {
         continue;
       }
       this.lastDelivered.set(event.userId, event.seq);
-      ready.push(event);
+      next(event);
     }
-    return { ready, gaps: [...gaps] };
+    return [...gaps];
   }
 
   /**

@@ -9,15 +9,20 @@ import { notificationsOf } from '../whatsapp/outbox.js';
 import { statusCallbackHandler } from '../whatsapp/status-callback.js';
 import type { Logger } from '../log.js';
 import { unknownUser } from '../errors.js';
-import { asObject, parseAfter, parseAmount, parseIdempotencyKey, parseLimit, parseOptionalText, parseUserId } from '../input.js';
+import {
+  asObject, onlyFields, parseAfter, parseAmount, parseIdempotencyKey, parseLimit, parseOptionalText, parsePurchaseId, parseRefundAmount, parseThrough, parseUserId,
+} from '../input.js';
 import { eventsAfter } from '../earning-events.js';
 import { createUser, earningsSummary, userExists, type PurchaseOutcome, type PurchaseRequest } from '../ledger.js';
+import { purchaseDetails, type RefundOutcome, type RefundRequest } from '../refunds.js';
 import type { Request, Route } from './exchange.js';
 
 export interface RouteContext {
   sql: Sql;
   /** Records purchases, one by one or grouped into shared transactions. */
   recordPurchase: (request: PurchaseRequest) => Promise<PurchaseOutcome>;
+  /** Records a refund in its own transaction. */
+  recordRefund: (request: RefundRequest) => Promise<RefundOutcome>;
   auth: Auth;
   log: Logger;
   whatsapp: WhatsAppConfig;
@@ -25,7 +30,7 @@ export interface RouteContext {
 
 const maxEventsPerPage = 1000;
 
-export function apiRoutes({ sql, auth, log, whatsapp, recordPurchase }: RouteContext): Route[] {
+export function apiRoutes({ sql, auth, log, whatsapp, recordPurchase, recordRefund }: RouteContext): Route[] {
   return [
     {
       method: 'POST',
@@ -47,12 +52,44 @@ export function apiRoutes({ sql, auth, log, whatsapp, recordPurchase }: RouteCon
     },
 
     {
+      method: 'POST',
+      pattern: '/api/purchases/:purchaseId/refunds',
+      async handler(request) {
+        auth.authorizeWrite(request.header('authorization'));
+        const purchaseId = parsePurchaseId(request.params[0]);
+        const body = onlyFields(asObject(await request.json()), ['amount', 'reason']);
+        const amount = parseRefundAmount(body);
+        const reason = parseOptionalText(body.reason, 'INVALID_REASON', 'reason', 500);
+        const idempotencyKey = parseIdempotencyKey(request.header('idempotency-key'));
+        const outcome = await recordRefund({ purchaseId, amount, reason, idempotencyKey });
+        const { refund, reversals } = outcome.receipt;
+        log.info(
+          { purchaseId, refundId: refund.id, idempotencyKey, replayed: !outcome.created },
+          `${outcome.created ? 'recorded' : 'replayed (same Idempotency-Key)'} refund ${refund.id} of ${refund.amount} on purchase ${purchaseId}: ${reversals.length} reversal(s)`,
+        );
+        return { status: outcome.created ? 201 : 200, body: outcome.receipt };
+      },
+    },
+
+    {
+      method: 'GET',
+      pattern: '/api/purchases/:purchaseId',
+      async handler(request) {
+        // A purchase concerns its buyer and every referrer it credited, so
+        // reading it takes the API key, not one user's token.
+        auth.authorizeWrite(request.header('authorization'));
+        return { status: 200, body: await purchaseDetails(sql, parsePurchaseId(request.params[0])) };
+      },
+    },
+
+    {
       method: 'GET',
       pattern: '/api/earnings/:userId',
       async handler(request) {
         const userId = userIdParameter(request);
         await auth.authorizeRead(userId, bearerToken(request.header('authorization')));
-        return { status: 200, body: await earningsSummary(sql, userId) };
+        const through = parseThrough(request.query.get('through'));
+        return { status: 200, body: await earningsSummary(sql, userId, through) };
       },
     },
 

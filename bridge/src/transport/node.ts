@@ -1,8 +1,7 @@
 // The "node" transport: node:http for requests and the ws package for
 // WebSockets, used wherever no native uWebSockets.js build loads. It gives
-// the bridge what uWebSockets.js gives it: topics and publish, per-socket
-// backpressure and drain, automatic pings with an idle timeout, and a hard
-// cap on buffered bytes.
+// the bridge what uWebSockets.js gives it: per-socket backpressure and drain,
+// automatic pings with an idle timeout, and a hard cap on buffered bytes.
 
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -12,14 +11,11 @@ import type { IncomingRequest, OutgoingReply, Peer, ServerOptions, Transport, Tr
 import { transportErrorReply } from './transport.js';
 import { portRefused } from './uws.js';
 
-type Topics = Map<string, Set<NodePeer<unknown>>>;
-
 export function nodeTransport(description: string): Transport {
   return {
     name: 'node',
     description,
     createServer<Data>(options: ServerOptions<Data>): TransportServer {
-      const topics: Topics = new Map();
       const peers = new Set<NodePeer<Data>>();
       const server = http.createServer({ keepAliveTimeout: 10_000, headersTimeout: 10_000, requestTimeout: 30_000 });
       const webSockets = new WebSocketServer({
@@ -38,7 +34,7 @@ export function nodeTransport(description: string): Transport {
           return;
         }
         webSockets.handleUpgrade(req, socket, head, (ws) => {
-          const peer: NodePeer<Data> = new NodePeer<Data>(ws, socket, options.webSocket.create(query), topics as Topics,
+          const peer: NodePeer<Data> = new NodePeer<Data>(ws, socket, options.webSocket.create(query),
             options.maxBackpressureBytes, () => options.webSocket.drain(peer));
           peers.add(peer);
           ws.on('message', (data: Buffer) => {
@@ -50,7 +46,7 @@ export function nodeTransport(description: string): Transport {
           // ws closes a socket itself (1009) when a message is over maxPayload, and reports it here first.
           ws.on('error', () => undefined);
           ws.on('close', () => {
-            peer.leaveAll();
+            peer.markClosed();
             peers.delete(peer);
             options.webSocket.close(peer);
           });
@@ -75,11 +71,6 @@ export function nodeTransport(description: string): Transport {
           pings.unref();
           return (server.address() as { port: number }).port;
         },
-        publish(topic, text) {
-          const receivers = [...(topics.get(topic) ?? [])];
-          for (const peer of receivers) peer.send(text);
-          return receivers.length;
-        },
         close() {
           clearInterval(pings);
           server.close();
@@ -93,13 +84,11 @@ export function nodeTransport(description: string): Transport {
 class NodePeer<Data> implements Peer<Data> {
   private closed = false;
   private lastHeardAt = Date.now();
-  private readonly subscribed = new Set<string>();
 
   constructor(
     private readonly ws: WebSocket,
     private readonly socket: Duplex,
     readonly data: Data,
-    private readonly topics: Topics,
     private readonly maxBackpressureBytes: number,
     /** Called each time a sent message has left for the network: the buffered bytes went down. */
     private readonly flushed: () => void,
@@ -126,24 +115,8 @@ class NodePeer<Data> implements Peer<Data> {
     this.ws.close(code, reason);
   }
 
-  subscribe(topic: string): void {
-    if (this.closed) return;
-    this.subscribed.add(topic);
-    let peers = this.topics.get(topic);
-    if (!peers) this.topics.set(topic, (peers = new Set()));
-    peers.add(this as NodePeer<unknown>);
-  }
-
-  unsubscribe(topic: string): void {
-    this.subscribed.delete(topic);
-    const peers = this.topics.get(topic);
-    peers?.delete(this as NodePeer<unknown>);
-    if (peers?.size === 0) this.topics.delete(topic);
-  }
-
-  leaveAll(): void {
+  markClosed(): void {
     this.closed = true;
-    for (const topic of [...this.subscribed]) this.unsubscribe(topic);
   }
 
   cork(fn: () => void): void {

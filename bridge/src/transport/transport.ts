@@ -1,7 +1,10 @@
 // The seam between the bridge and the server library that carries its HTTP
 // and WebSocket traffic. Two transports implement it: "uws" (uWebSockets.js,
 // native) and "node" (node:http with the ws package). Routes, subscriptions
-// and the feed see only these types, never which transport runs them.
+// and the feed see only these types, never which transport runs them. Live
+// events go to each socket with send, not through a library's topics: the
+// bridge must know, right after each send, how much a socket has buffered
+// (uWebSockets.js delivers topic messages later, in batches).
 
 import type { ErrorCode } from '../errors.js';
 
@@ -40,8 +43,6 @@ export interface Peer<Data> {
   bufferedAmount(): number;
   /** Closes with a code and reason (a close frame, then the TCP connection). */
   end(code: number, reason: string): void;
-  subscribe(topic: string): void;
-  unsubscribe(topic: string): void;
   /** Runs `send`s together so they leave in as few packets as possible. */
   cork(fn: () => void): void;
 }
@@ -73,12 +74,10 @@ export interface ServerOptions<Data> {
   maxBackpressureBytes: number;
 }
 
-/** A server made but not yet listening: publish works from the start (to nobody, until sockets subscribe). */
+/** A server made but not yet listening. */
 export interface TransportServer {
   /** Starts accepting connections; resolves with the port (useful when 0 was asked for). */
   listen(): Promise<number>;
-  /** Sends to every socket subscribed to the topic; returns how many there were. */
-  publish(topic: string, text: string): number;
   /** Stops accepting connections and requests; open sockets stay until ended. */
   close(): void;
 }

@@ -66,11 +66,6 @@ export function uwsTransport(uWS: UwsModule, description: string): Transport {
           });
           return uWS.us_socket_local_port(listenSocket as never);
         },
-        publish(topic, text) {
-          const receivers = app.numSubscribers(topic);
-          if (receivers > 0) app.publish(topic, text);
-          return receivers;
-        },
         close() {
           if (listenSocket) uWS.us_listen_socket_close(listenSocket);
           listenSocket = undefined;
@@ -102,14 +97,6 @@ class UwsPeer<Data> implements Peer<Data> {
 
   end(code: number, reason: string): void {
     if (!this.closed) this.ws.end(code, reason);
-  }
-
-  subscribe(topic: string): void {
-    if (!this.closed) this.ws.subscribe(topic);
-  }
-
-  unsubscribe(topic: string): void {
-    if (!this.closed) this.ws.unsubscribe(topic);
   }
 
   cork(fn: () => void): void {

@@ -14,13 +14,18 @@ export interface WhatsAppSender {
 
 type TwilioSettings = NonNullable<WhatsAppConfig['twilio']>;
 
-/** The parameters of Twilio's "create a Message" call (camelCase, as the twilio package takes them). */
+/**
+ * The parameters of Twilio's "create a Message" call (camelCase, as the twilio
+ * package takes them). Each kind of message has its own template; a kind
+ * without one is sent as a free-form body.
+ */
 function messageParameters(settings: TwilioSettings, config: Pick<WhatsAppConfig, 'currencyLabel' | 'statusCallbackUrl'>, recipient: string, variables: MessageVariables) {
+  const contentSid = variables.kind === 'reversal' ? settings.reversalContentSid : settings.contentSid;
   return {
     from: settings.from,
     to: `whatsapp:${recipient}`,
-    ...(settings.contentSid
-      ? { contentSid: settings.contentSid, contentVariables: contentVariables(variables, config.currencyLabel) }
+    ...(contentSid
+      ? { contentSid, contentVariables: contentVariables(variables, config.currencyLabel) }
       : { body: messageBody(variables, config.currencyLabel) }),
     ...(config.statusCallbackUrl ? { statusCallback: config.statusCallbackUrl } : {}),
   };

@@ -47,6 +47,10 @@ export async function startWhatsAppWorker(options: {
   log.info(sender
     ? `WhatsApp worker sending through Twilio, at most ${config.maxMessagesPerSecond} messages/s`
     : 'WhatsApp worker in LOG MODE: no Twilio credentials, so each message is logged (phone masked) and marked skipped');
+  if (sender && config.twilio?.contentSid && !config.twilio.reversalContentSid) {
+    log.warn('TWILIO_CONTENT_SID is set but TWILIO_REVERSAL_CONTENT_SID is not: reversal messages are sent as free-form bodies, '
+      + 'which WhatsApp delivers only within 24 hours of the recipient\'s last message (else 63016, undeliverable)');
+  }
 
   /** Claims and starts as many messages as there is room for, until none is due. */
   async function pump(): Promise<void> {

@@ -5,6 +5,7 @@
 import { ProductError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { WebSocketHandlers } from '../transport/transport.js';
+import { newFlowState } from './flow-control.js';
 import { closeCodes, maxClientMessageBytes, parseClientMessage, parseSubscribeQuery } from './protocol.js';
 import type { Socket, SocketData, Subscriptions } from './subscriptions.js';
 
@@ -15,7 +16,7 @@ export function webSocketEndpoint(options: {
 }): WebSocketHandlers<SocketData> {
   const { subscriptions, openSockets, metrics } = options;
   return {
-    create: (query) => ({ subscriptions: new Map(), closed: false, drained: [], query }),
+    create: (query) => ({ subscriptions: new Map(), closed: false, flow: newFlowState(), query }),
 
     open(ws) {
       openSockets.add(ws);

@@ -9,8 +9,8 @@ export const closeCodes = {
   goingAway: 1001,
   /** A message larger than maxClientMessageBytes. */
   messageTooBig: 1009,
-  /** The socket fell too far behind: reconnect and resume with `after`. */
-  tooSlow: 4008,
+  /** The socket made no progress (read nothing) for the stall timeout: reconnect and resume with `after`. */
+  stalled: 4008,
   unauthenticated: 4401,
   forbidden: 4403,
 } as const;
@@ -76,6 +76,10 @@ export function closeCodeOf(error: ProductError): number | undefined {
 export const frames = {
   subscribed: (userId: number, lastSeq: number) => JSON.stringify({ type: 'subscribed', userId, lastSeq }),
   unsubscribed: (userId: number) => JSON.stringify({ type: 'unsubscribed', userId }),
+  /** The subscription reads its events from the database, after `after`, at the socket's pace. */
+  catchingUp: (userId: number, after: number) => JSON.stringify({ type: 'catching_up', userId, after }),
+  /** The subscription has caught up: events arrive as they commit again. */
+  live: (userId: number, lastSeq: number) => JSON.stringify({ type: 'live', userId, lastSeq }),
   /** An error frame, about the error's own user or else the one the failed message named. */
   error: (error: ProductError, userId?: number) => {
     const about = error.details.userId ?? userId;

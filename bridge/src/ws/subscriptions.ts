@@ -1,62 +1,50 @@
-// Who listens to whom, and getting each socket every event of its users:
-// first what it missed (from the database, after the seq it names), then
-// live ones, handed over without a gap or a duplicate. Live events go out
-// with the transport's publish on one topic per user; a socket joins the
-// topic in the same tick in which it has caught up with what the feed has
-// published.
+// Who listens to whom: subscribing (authorised, from a starting point the
+// feed has reached), unsubscribing, and every event of a user to each of its
+// subscribers, without a gap or a duplicate. Live events are sent to each
+// live subscriber as the feed delivers them; flow-control.ts moves a
+// subscription between live and paging from the database at the socket's pace.
 
 import type { Auth } from '../auth.js';
 import type { Sql } from '../db.js';
-import type { EarningEventRecord } from '../earning-events.js';
+import { lastSeqOf, type EarningEventRecord } from '../earning-events.js';
 import type { EarningFeed } from '../feed/earning-feed.js';
 import { ProductError, internalError, unknownUser } from '../errors.js';
 import { describe } from '../failure.js';
-import { eventsAfter, lastSeqOf } from '../earning-events.js';
 import { userExists } from '../ledger.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { productErrorFromDatabase } from '../database-errors.js';
-import type { Peer, TransportServer } from '../transport/transport.js';
-import { closeCodeOf, closeCodes, frames, maxSubscriptionsPerSocket, type ClientMessage } from './protocol.js';
+import type { Peer } from '../transport/transport.js';
+import { createFlowControl, type FlowSocketData, type Subscription } from './flow-control.js';
+import { closeCodeOf, frames, maxSubscriptionsPerSocket, type ClientMessage } from './protocol.js';
 
-export interface SocketData {
-  /**
-   * Subscriptions of this socket, each "starting" until it has caught up,
-   * then "live". Compared by identity: a subscription that was dropped and
-   * made again while the first was still starting is a different object.
-   */
-  subscriptions: Map<number, Subscription>;
-  closed: boolean;
-  /** Resolves waiters when the socket's backpressure drains. */
-  drained: Array<() => void>;
+export interface SocketData extends FlowSocketData {
   /** The URL's query (/ws?userId=2&after=17&token=…): its subscription is made at open. */
   query: string;
 }
 
-export interface Subscription {
-  state: 'starting' | 'live';
-}
-
 export type Socket = Peer<SocketData>;
 
-const replayPageSize = 1000;
 const feedLagWaitMs = 20;
 const feedLagMaxWaitMs = 5000;
 
-export const topicOf = (userId: number) => `user:${userId}`;
-
 export function createSubscriptions(options: {
-  topics: Pick<TransportServer, 'publish'>;
   sql: Sql;
   feed: EarningFeed;
   auth: Auth;
   log: Logger;
   metrics: Metrics;
-  maxBackpressureBytes: number;
+  /** Buffered bytes past which a socket's subscriptions switch from live to paging. */
+  highWaterBytes: number;
+  stallTimeoutMs: number;
+  openSockets: Set<Socket>;
 }) {
-  const { sql, auth, log, metrics, maxBackpressureBytes } = options;
-  /** Sockets per user, live or catching up: for backpressure checks and unwatching. */
+  const { sql, auth, log, metrics, feed } = options;
+  /** Sockets per user, whatever their subscription's state: for high-water checks and unwatching. */
   const socketsOf = new Map<number, Set<Socket>>();
+  /** Live subscribers per user. */
+  const live = new Map<number, Set<Socket>>();
+  const flow = createFlowControl({ ...options, live: live as Map<number, Set<Peer<FlowSocketData>>>, sockets: () => options.openSockets });
 
   function send(ws: Socket, frame: string): void {
     if (!ws.data.closed) ws.send(frame);
@@ -68,13 +56,15 @@ export function createSubscriptions(options: {
     sockets.add(ws);
   }
 
-  function leave(ws: Socket, userId: number): void {
-    ws.data.subscriptions.delete(userId);
+  function leave(ws: Socket, subscription: Subscription): void {
+    const { userId } = subscription;
+    flow.end(ws, subscription);
+    if (ws.data.subscriptions.get(userId) === subscription) ws.data.subscriptions.delete(userId);
     const sockets = socketsOf.get(userId);
     sockets?.delete(ws);
     if (sockets && sockets.size === 0) {
       socketsOf.delete(userId);
-      options.feed.unwatch(userId);
+      feed.unwatch(userId);
     }
   }
 
@@ -86,12 +76,11 @@ export function createSubscriptions(options: {
     if (data.subscriptions.size >= maxSubscriptionsPerSocket) {
       throw new ProductError('TOO_MANY_SUBSCRIPTIONS', `at most ${maxSubscriptionsPerSocket} users per connection`, { userId });
     }
-    const subscription: Subscription = { state: 'starting' };
+    const subscription: Subscription = { userId, state: 'starting', cursor: 0 };
     data.subscriptions.set(userId, subscription);
     join(ws, userId);
     // False once the socket closed or this subscription was dropped (and maybe made anew).
-    const current = () => !data.closed && data.subscriptions.get(userId) === subscription;
-    const feed = options.feed;
+    const current = () => !data.closed && subscription.state === 'starting';
     try {
       await auth.authorizeRead(userId, token);
       if (!current()) return;
@@ -106,51 +95,11 @@ export function createSubscriptions(options: {
       }
       ws.cork(() => {
         send(ws, frames.subscribed(userId, Math.max(lastSeq, feed.lastSeq(userId) ?? lastSeq)));
-        if (after === undefined) goLive(ws, userId, subscription);
+        flow.begin(ws, subscription, after);
       });
-      if (after !== undefined) await replayThenGoLive(ws, userId, after, subscription, current);
     } catch (error) {
-      if (current()) leave(ws, userId);
+      if (current()) leave(ws, subscription);
       throw error;
-    }
-  }
-
-  function goLive(ws: Socket, userId: number, subscription: Subscription): void {
-    subscription.state = 'live';
-    ws.subscribe(topicOf(userId));
-  }
-
-  /**
-   * Sends the events after `after` from the database until it has caught up
-   * with what the feed has published, then joins the live topic in that same
-   * tick: what the feed publishes next is exactly what comes after.
-   */
-  async function replayThenGoLive(ws: Socket, userId: number, after: number, subscription: Subscription, current: () => boolean): Promise<void> {
-    const feed = options.feed;
-    let cursor = after;
-    /** Read from the database, published by the feed, not yet sent. */
-    let unsent: Array<{ seq: number; json: string }> = [];
-    for (;;) {
-      if (unsent.length === 0) {
-        const page = await eventsAfter(sql, userId, cursor, replayPageSize);
-        if (!current()) return;
-        const published = feed.lastSeq(userId) ?? 0;
-        unsent = page.filter((event) => event.seq <= published);
-      }
-      let sent = 0;
-      ws.cork(() => {
-        // Sent until the socket holds half its allowed backpressure: the
-        // replay waits for room rather than overflow a slow reader.
-        while (sent < unsent.length && ws.bufferedAmount() < maxBackpressureBytes / 2) send(ws, unsent[sent++]!.json);
-        cursor = unsent[sent - 1]?.seq ?? cursor;
-        unsent = unsent.slice(sent);
-        if (unsent.length === 0 && cursor >= (feed.lastSeq(userId) ?? 0)) goLive(ws, userId, subscription);
-      });
-      metrics.eventsDelivered.inc({ path: 'replay' }, sent);
-      if (!current() || subscription.state === 'live') return;
-      // Not caught up yet: more to send, a full page, or the feed published
-      // more meanwhile. Either way, go on once the socket has room.
-      await drained(ws);
     }
   }
 
@@ -160,7 +109,7 @@ export function createSubscriptions(options: {
    */
   async function waitForFeedToReach(userId: number, after: number): Promise<void> {
     const since = Date.now();
-    while (after > (options.feed.lastSeq(userId) ?? 0)) {
+    while (after > (feed.lastSeq(userId) ?? 0)) {
       if (after > (await lastSeqOf(sql, userId))) {
         throw new ProductError('INVALID_AFTER', `user ${userId} has no earning with seq ${after}; after must be a seq you received`, { userId });
       }
@@ -171,30 +120,16 @@ export function createSubscriptions(options: {
     }
   }
 
-  /** Waits while the socket holds more than half its allowed backpressure. */
-  function drained(ws: Socket): Promise<void> {
-    if (ws.data.closed || ws.bufferedAmount() < maxBackpressureBytes / 2) return Promise.resolve();
-    return new Promise((resolve) => ws.data.drained.push(resolve));
-  }
-
-  function checkBackpressure(ws: Socket): void {
-    if (!ws.data.closed && ws.bufferedAmount() > maxBackpressureBytes) {
-      metrics.slowConsumersClosed.inc();
-      log.info({ subscriptions: [...ws.data.subscriptions.keys()] }, 'closing a socket that cannot keep up');
-      ws.end(closeCodes.tooSlow, 'too slow: reconnect and resume with after');
-    }
-  }
-
   return {
     /** Handles one client message; errors become error frames (or a 4401/4403 close). */
     async handle(ws: Socket, message: ClientMessage): Promise<void> {
       try {
         if (message.type === 'unsubscribe') {
-          if (!ws.data.subscriptions.has(message.userId)) {
+          const subscription = ws.data.subscriptions.get(message.userId);
+          if (!subscription) {
             throw new ProductError('NOT_SUBSCRIBED', `not subscribed to user ${message.userId}`, { userId: message.userId });
           }
-          ws.unsubscribe(topicOf(message.userId));
-          leave(ws, message.userId);
+          leave(ws, subscription);
           send(ws, frames.unsubscribed(message.userId));
           return;
         }
@@ -216,29 +151,37 @@ export function createSubscriptions(options: {
       });
     },
 
-    /** A live event from the feed: to every socket on its user's topic. */
+    /** A live event from the feed: to every live subscriber of its user. */
     publish(event: EarningEventRecord): void {
-      const receivers = options.topics.publish(topicOf(event.userId), event.json);
+      let receivers = 0;
+      // (A socket over its high-water mark leaves this set as it is iterated: a Set allows that.)
+      for (const ws of live.get(event.userId) ?? []) {
+        ws.send(event.json);
+        receivers += 1;
+        flow.checkHighWater(ws);
+      }
       if (receivers === 0) return;
       metrics.eventsDelivered.inc({ path: 'live' }, receivers);
       const createdAt = Date.parse(/"createdAt":"([^"]+)"/.exec(event.json)?.[1] ?? '');
       if (Number.isFinite(createdAt)) metrics.commitToSend.observe(Math.max(0, Date.now() - createdAt) / 1000);
-      for (const ws of [...(socketsOf.get(event.userId) ?? [])]) checkBackpressure(ws);
     },
 
+    /** Subscriptions reading from the database now (for /metrics). */
+    catchingUp: () => flow.catchingUp(),
+
     onDrain(ws: Socket): void {
-      const data = ws.data;
-      if (ws.bufferedAmount() >= maxBackpressureBytes / 2) return;
-      for (const resolve of data.drained.splice(0)) resolve();
+      flow.onDrain(ws);
     },
 
     onClose(ws: Socket): void {
-      const data = ws.data;
-      data.closed = true;
-      for (const userId of [...data.subscriptions.keys()]) leave(ws, userId);
-      for (const resolve of data.drained.splice(0)) resolve();
+      ws.data.closed = true;
+      for (const subscription of [...ws.data.subscriptions.values()]) leave(ws, subscription);
+      flow.onClose(ws);
     },
 
+    stop(): void {
+      flow.stop();
+    },
   };
 }
 
