@@ -3,8 +3,8 @@
 // the bridge refuses to start without both.
 
 import { SignJWT } from 'jose';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { startTestBridge, type TestBridge } from './support/bridge.js';
+import { describe, expect, test } from 'vitest';
+import { useTestBridge } from './support/bridge.js';
 import { useTestDatabase } from './support/database.js';
 import { cleanEnvironment, runCommand } from './support/process.js';
 import { createBuyerWithReferrer, type BuyerWithReferrer } from './support/referrals.js';
@@ -14,14 +14,7 @@ import { connectClient, subscribedClient } from './support/ws-client.js';
 const jwtSecret = 'a-test-secret-that-is-long-enough-for-hs256';
 const apiKey = 'test-api-key-0123456789';
 const db = useTestDatabase();
-let bridge: TestBridge;
-
-beforeAll(async () => {
-  bridge = await startTestBridge(db.url, { JWT_SECRET: jwtSecret, API_KEY: apiKey });
-});
-afterAll(async () => {
-  await bridge?.stop();
-});
+const bridge = useTestBridge(db, { JWT_SECRET: jwtSecret, API_KEY: apiKey });
 
 async function token(subject: string, options: { secret?: string; expiresAt?: string | number } = {}) {
   return new SignJWT({})

@@ -2,8 +2,8 @@
 // pages read the ledger, and every bad request gets its status and code and
 // changes nothing.
 
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { startTestBridge, type TestBridge } from './support/bridge.js';
+import { describe, expect, test } from 'vitest';
+import { useTestBridge } from './support/bridge.js';
 import { useTestDatabase } from './support/database.js';
 import { callBridge } from './support/http.js';
 import { createBuyerWithTwoReferrers, createUser } from './support/referrals.js';
@@ -12,14 +12,7 @@ import { transportUnderTest } from './support/transport.js';
 import { subscribedClient } from './support/ws-client.js';
 
 const db = useTestDatabase();
-let bridge: TestBridge;
-
-beforeAll(async () => {
-  bridge = await startTestBridge(db.url);
-});
-afterAll(async () => {
-  await bridge?.stop();
-});
+const bridge = useTestBridge(db);
 
 const call = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
   callBridge(bridge.http, method, path, body, headers);

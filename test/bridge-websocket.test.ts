@@ -1,23 +1,16 @@
 // Live subscriptions over the raw WebSocket: every earning of a user, live
 // and after reconnects, in seq order, with no gap and no duplicate.
 
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import WebSocket from 'ws';
-import { startTestBridge, type TestBridge } from './support/bridge.js';
+import { startTestBridge, useTestBridge } from './support/bridge.js';
 import { useTestDatabase } from './support/database.js';
 import { createBuyerWithReferrer, createBuyerWithTwoReferrers, createUser } from './support/referrals.js';
 import { killListeners, waitFor } from './support/wait.js';
 import { connectClient, range, seqsOf, subscribedClient, type TestClient } from './support/ws-client.js';
 
 const db = useTestDatabase();
-let bridge: TestBridge;
-
-beforeAll(async () => {
-  bridge = await startTestBridge(db.url);
-});
-afterAll(async () => {
-  await bridge?.stop();
-});
+const bridge = useTestBridge(db);
 
 describe('live earnings over /ws', () => {
   test('a purchase inserted with plain SQL reaches both referrers\' sockets', async () => {

@@ -3,21 +3,14 @@
 // logs it, counts it in earning_seq_gaps_total and goes on delivering that
 // user's events from the next seq, rather than waiting for the missing ones.
 
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { startTestBridge, type TestBridge } from './support/bridge.js';
+import { describe, expect, test } from 'vitest';
+import { useTestBridge } from './support/bridge.js';
 import { useTestDatabase } from './support/database.js';
 import { createBuyerWithReferrer, purchase } from './support/referrals.js';
 import { seqsOf, subscribedClient } from './support/ws-client.js';
 
 const db = useTestDatabase();
-let bridge: TestBridge;
-
-beforeAll(async () => {
-  bridge = await startTestBridge(db.url);
-});
-afterAll(async () => {
-  await bridge?.stop();
-});
+const bridge = useTestBridge(db);
 
 describe('a seq gap in the ledger', () => {
   test('is counted once, and the subscriber still receives the events after it', async () => {

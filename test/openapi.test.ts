@@ -5,9 +5,9 @@
 import { readFileSync } from 'node:fs';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { parse } from 'yaml';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { openApiFile } from '../bridge/src/http/openapi.js';
-import { startTestBridge, type TestBridge } from './support/bridge.js';
+import { useTestBridge } from './support/bridge.js';
 import { useTestDatabase } from './support/database.js';
 import { callBridge } from './support/http.js';
 import { createBuyerWithTwoReferrers, type BuyerWithTwoReferrers } from './support/referrals.js';
@@ -17,14 +17,7 @@ const spec = parse(readFileSync(openApiFile, 'utf8')) as {
   paths: Record<string, Record<string, { responses: Record<string, { $ref?: string }> }>>;
 };
 const db = useTestDatabase();
-let bridge: TestBridge;
-
-beforeAll(async () => {
-  bridge = await startTestBridge(db.url);
-});
-afterAll(async () => {
-  await bridge?.stop();
-});
+const bridge = useTestBridge(db);
 
 const ajv = new Ajv2020({ strict: false, allErrors: true });
 ajv.addSchema({ ...spec, $id: 'openapi' });

@@ -4,10 +4,10 @@
 // never a 500. The other transaction is a psql-like session on its own
 // connection, its transaction left open for as long as the test needs.
 
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { createPurchaseBatcher } from '../bridge/src/purchase-batcher.js';
 import { maxPurchaseAttempts } from '../bridge/src/purchase-retries.js';
-import { startTestBridge, type TestBridge } from './support/bridge.js';
+import { startTestBridge, useTestBridge, type TestBridge } from './support/bridge.js';
 import { useTestDatabase } from './support/database.js';
 import { callBridge } from './support/http.js';
 import { createUser } from './support/referrals.js';
@@ -15,14 +15,7 @@ import { onlyRow } from './support/rows.js';
 import { waitFor } from './support/wait.js';
 
 const db = useTestDatabase();
-let bridge: TestBridge;
-
-beforeAll(async () => {
-  bridge = await startTestBridge(db.url);
-});
-afterAll(async () => {
-  await bridge?.stop();
-});
+const bridge = useTestBridge(db);
 
 const purchase = (userId: number, amount: string, on: TestBridge = bridge) =>
   callBridge(on.http, 'POST', '/api/purchase', { userId, amount });

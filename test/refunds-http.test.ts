@@ -5,9 +5,9 @@
 // on the same seq stream as the earnings, so the amounts they receive always
 // add up to the total.
 
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { createReferralClient } from '../bridge/src/client/referral-client.js';
-import { startTestBridge, type TestBridge } from './support/bridge.js';
+import { startTestBridge, useTestBridge } from './support/bridge.js';
 import { useTestDatabase } from './support/database.js';
 import { callBridge } from './support/http.js';
 import { createBuyerWithTwoReferrers, createUser } from './support/referrals.js';
@@ -16,14 +16,7 @@ import { waitFor } from './support/wait.js';
 import { subscribedClient, type Frame, type TestClient } from './support/ws-client.js';
 
 const db = useTestDatabase();
-let bridge: TestBridge;
-
-beforeAll(async () => {
-  bridge = await startTestBridge(db.url);
-});
-afterAll(async () => {
-  await bridge?.stop();
-});
+const bridge = useTestBridge(db);
 
 const call = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
   callBridge(bridge.http, method, path, body, headers);

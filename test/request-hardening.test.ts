@@ -6,7 +6,7 @@
 
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { startTestBridge, type TestBridge } from './support/bridge.js';
+import { startTestBridge, useTestBridge, type TestBridge } from './support/bridge.js';
 import { useTestDatabase } from './support/database.js';
 import { callBridge } from './support/http.js';
 import { rawRequest } from './support/raw-http.js';
@@ -16,14 +16,7 @@ import { transportUnderTest } from './support/transport.js';
 import { connectClient } from './support/ws-client.js';
 
 const db = useTestDatabase();
-let bridge: TestBridge;
-
-beforeAll(async () => {
-  bridge = await startTestBridge(db.url);
-});
-afterAll(async () => {
-  await bridge?.stop();
-});
+const bridge = useTestBridge(db);
 
 /** A buyer (with a referrer) for the test to make purchases as. */
 const createBuyer = async () => (await createBuyerWithReferrer(db.sql)).buyer;

@@ -2,6 +2,7 @@
 // its parts can be inspected), or as its own process like `npm start`.
 
 import { pino } from 'pino';
+import { afterAll, beforeAll } from 'vitest';
 import { startBridge, type Bridge } from '../../bridge/src/bridge.js';
 import { readConfig } from '../../bridge/src/config.js';
 import { connectDatabase } from '../../bridge/src/db.js';
@@ -40,6 +41,22 @@ export async function startTestBridge(databaseUrl: string, env: Record<string, s
   };
   track(`a bridge at ${http}`, () => !stopped, stop);
   return { http, ws: `ws://127.0.0.1:${bridge.server.port}/ws`, server: bridge.server, metrics: bridge.metrics, stop };
+}
+
+/**
+ * A bridge for this test file on its database, started before its tests and
+ * stopped after them. Its fields are filled in by beforeAll: read them inside
+ * tests and hooks.
+ */
+export function useTestBridge(db: { url: string }, env: Record<string, string> = {}): TestBridge {
+  const handle = {} as TestBridge;
+  beforeAll(async () => {
+    Object.assign(handle, await startTestBridge(db.url, env));
+  });
+  afterAll(async () => {
+    await handle.stop?.();
+  });
+  return handle;
 }
 
 export interface BridgeProcess {
