@@ -85,6 +85,31 @@ describe('migrations', () => {
         .toEqual([{ kind: null, amount: '99.9995' }, { kind: 'reversal', amount: '99.9995' }]);
     });
   });
+
+  test('a database with earnings from before the lifecycle (0012) still migrates: its credits are held the default 30 days, their reversals with them', async () => {
+    await withEmptyDatabase(async (url, sql) => {
+      const files = migrationNames();
+      const before0012 = files.findIndex((file) => file.startsWith('0012_'));
+      await runner({
+        databaseUrl: url, dir: migrationsDir, direction: 'up', count: before0012, migrationsTable: 'pgmigrations',
+        singleTransaction: true, logger: { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined },
+      });
+      await sql`INSERT INTO users (id, referred_by, phone_number) VALUES (1, NULL, '+4915112345678'), (2, 1, NULL)`;
+      await sql`INSERT INTO purchases (user_id, amount) VALUES (2, 1999.99)`;
+      await sql`INSERT INTO refunds (purchase_id, amount) VALUES (1, 999.99)`;
+
+      expect(await migrate(url, silent)).toEqual(files.slice(before0012));
+      expect(await sql`
+        SELECT amount::text, available_at = created_at + interval '30 days' AS held_30_days,
+               available_at = (SELECT available_at FROM earnings WHERE id = 1) AS with_the_credit
+        FROM earnings ORDER BY id`)
+        .toEqual([{ amount: '99.9995', held_30_days: true, with_the_credit: true }, { amount: '-49.9995', held_30_days: false, with_the_credit: true }]);
+      expect(await sql`SELECT decimal_text(pending) AS pending, decimal_text(available) AS available FROM user_balance(1)`)
+        .toEqual([{ pending: '50.00', available: '0.00' }]);
+      expect(await sql`SELECT count(*)::int AS messages FROM whatsapp_outbox WHERE earning_id IS NOT NULL`).toEqual([{ messages: 2 }]);
+      await expect(sql`UPDATE earnings SET available_at = now()`).rejects.toMatchObject({ code: '23001' });
+    });
+  });
 });
 
 describe('the schema', () => {

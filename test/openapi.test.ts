@@ -103,6 +103,41 @@ describe('the OpenAPI description', () => {
     expect((answers.at(-1)![3].json as { events: Array<{ type: string }> }).events.map((event) => event.type)).toEqual(['earning_update', 'earning_reversed']);
   });
 
+  test('settings, balances, payouts, payout events and their errors answer as described', async () => {
+    await call('POST', '/api/settings', { holdingPeriod: 'P0D', currency: 'INR' });
+    try {
+      const { referrer, buyer } = await createBuyerWithTwoReferrers(db.sql);
+      await call('POST', '/api/purchase', { userId: buyer, amount: '1999.99' });
+      const created = await call('POST', '/api/payouts');
+      const payoutId = (created.json.payouts as Array<{ id: number; userId: number }>).find((payout) => payout.userId === referrer)!.id;
+      const answers: Array<[string, string, number, { status: number; json: unknown }]> = [
+        ['/api/payouts', 'post', 201, created],
+        ['/api/payouts', 'post', 200, await call('POST', '/api/payouts')],
+        ['/api/settings', 'get', 200, await call('GET', '/api/settings')],
+        ['/api/settings', 'post', 422, await call('POST', '/api/settings', { minimumPayout: -1 })],
+        ['/api/users/{userId}/balance', 'get', 200, await call('GET', `/api/users/${referrer}/balance`)],
+        ['/api/users/{userId}/balance', 'get', 404, await call('GET', '/api/users/999999/balance')],
+        ['/api/payouts/{payoutId}/paid', 'post', 200, await call('POST', `/api/payouts/${payoutId}/paid`, { reference: 'UTR-1' })],
+        ['/api/payouts/{payoutId}/failed', 'post', 409, await call('POST', `/api/payouts/${payoutId}/failed`, {})],
+        ['/api/payouts/{payoutId}/cancel', 'post', 404, await call('POST', '/api/payouts/999999999/cancel', {})],
+        ['/api/payouts/{payoutId}', 'get', 200, await call('GET', `/api/payouts/${payoutId}`)],
+        ['/api/users/{userId}/payouts', 'get', 200, await call('GET', `/api/users/${referrer}/payouts`)],
+        ['/api/payouts', 'get', 200, await call('GET', '/api/payouts?status=paid&limit=5')],
+        ['/api/payouts', 'get', 400, await call('GET', '/api/payouts?status=sent')],
+        ['/api/payouts.csv', 'get', 400, await call('GET', '/api/payouts.csv?from=2026-01-02&to=2026-01-01')],
+        ['/api/earnings/{userId}/events', 'get', 200, await call('GET', `/api/earnings/${referrer}/events`)],
+        ['/api/settings', 'post', 200, await call('POST', '/api/settings', { holdingPeriod: 'P30D', currency: '' })],
+      ];
+      for (const [template, method, status, response] of answers) {
+        expect(response.status, `${method} ${template}`).toBe(status);
+        expectDescribed(template, method, status, response.json);
+      }
+      expect((answers[14]![3].json as { events: Array<{ type: string }> }).events.map((event) => event.type)).toEqual(['earning_update', 'payout_created', 'payout_paid']);
+    } finally {
+      await call('POST', '/api/settings', { holdingPeriod: 'P30D', currency: '' });
+    }
+  });
+
   test('the check refuses a body the description does not allow', () => {
     expect(() => expectDescribed('/api/earnings/{userId}', 'get', 200, { userId: 2, total: 60, levels: [] })).toThrow();
   });

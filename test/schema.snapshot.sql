@@ -4,6 +4,12 @@
 -- sequence public.earnings_id_seq
 CREATE SEQUENCE public.earnings_id_seq AS bigint START 1 INCREMENT 1 MINVALUE 1 MAXVALUE 9223372036854775807 CACHE 1;
 
+-- sequence public.payout_events_id_seq
+CREATE SEQUENCE public.payout_events_id_seq AS bigint START 1 INCREMENT 1 MINVALUE 1 MAXVALUE 9223372036854775807 CACHE 1;
+
+-- sequence public.payouts_id_seq
+CREATE SEQUENCE public.payouts_id_seq AS bigint START 1 INCREMENT 1 MINVALUE 1 MAXVALUE 9223372036854775807 CACHE 1;
+
 -- sequence public.purchases_id_seq
 CREATE SEQUENCE public.purchases_id_seq AS bigint START 1 INCREMENT 1 MINVALUE 1 MAXVALUE 9223372036854775807 CACHE 1;
 
@@ -34,7 +40,42 @@ CREATE TABLE public.earnings (
   rate numeric NOT NULL,
   seq bigint NOT NULL,
   refund_id bigint,
-  reverses_earning_id bigint
+  reverses_earning_id bigint,
+  available_at timestamp with time zone NOT NULL DEFAULT 'infinity'::timestamp with time zone
+);
+
+-- table public.payout_events
+CREATE TABLE public.payout_events (
+  id bigint NOT NULL GENERATED ALWAYS AS IDENTITY,
+  payout_id bigint NOT NULL,
+  user_id integer NOT NULL,
+  seq bigint NOT NULL,
+  type text NOT NULL,
+  created_at timestamp with time zone NOT NULL DEFAULT now()
+);
+
+-- table public.payouts
+CREATE TABLE public.payouts (
+  id bigint NOT NULL GENERATED ALWAYS AS IDENTITY,
+  user_id integer NOT NULL,
+  amount numeric NOT NULL,
+  currency text NOT NULL DEFAULT public.program_currency(),
+  status text NOT NULL DEFAULT 'pending'::text,
+  reference text,
+  reason text,
+  created_at timestamp with time zone NOT NULL DEFAULT now(),
+  updated_at timestamp with time zone NOT NULL DEFAULT now(),
+  paid_at timestamp with time zone
+);
+
+-- table public.program_settings
+CREATE TABLE public.program_settings (
+  one_row boolean NOT NULL DEFAULT true,
+  holding_period interval NOT NULL DEFAULT '30 days'::interval,
+  minimum_payout numeric NOT NULL DEFAULT 50.00,
+  minimum_purchase_amount numeric NOT NULL DEFAULT 0,
+  currency text NOT NULL DEFAULT ''::text,
+  updated_at timestamp with time zone NOT NULL DEFAULT now()
 );
 
 -- table public.purchase_refund_totals
@@ -86,7 +127,7 @@ CREATE TABLE public.users (
 -- table public.whatsapp_outbox
 CREATE TABLE public.whatsapp_outbox (
   id bigint NOT NULL GENERATED ALWAYS AS IDENTITY,
-  earning_id bigint NOT NULL,
+  earning_id bigint,
   user_id integer NOT NULL,
   recipient text NOT NULL,
   variables jsonb NOT NULL,
@@ -100,7 +141,8 @@ CREATE TABLE public.whatsapp_outbox (
   last_error_message text,
   created_at timestamp with time zone NOT NULL DEFAULT now(),
   updated_at timestamp with time zone NOT NULL DEFAULT now(),
-  sent_at timestamp with time zone
+  sent_at timestamp with time zone,
+  payout_event_id bigint
 );
 
 -- constraint public.earning_sequences earning_sequences_last_seq_is_positive
@@ -111,6 +153,9 @@ ALTER TABLE public.earning_sequences ADD CONSTRAINT earning_sequences_pkey PRIMA
 
 -- constraint public.earning_sequences earning_sequences_user_id_fkey
 ALTER TABLE public.earning_sequences ADD CONSTRAINT earning_sequences_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id);
+
+-- constraint public.earnings earnings_credit_is_available_after_it_is_credit
+ALTER TABLE public.earnings ADD CONSTRAINT earnings_credit_is_available_after_it_is_credited CHECK (((refund_id IS NOT NULL) OR (available_at >= created_at)));
 
 -- constraint public.earnings earnings_credit_is_positive_and_reversal_negati
 ALTER TABLE public.earnings ADD CONSTRAINT earnings_credit_is_positive_and_reversal_negative CHECK (
@@ -148,6 +193,108 @@ ALTER TABLE public.earnings ADD CONSTRAINT earnings_user_id_fkey FOREIGN KEY (us
 
 -- constraint public.earnings earnings_user_id_seq_key
 ALTER TABLE public.earnings ADD CONSTRAINT earnings_user_id_seq_key UNIQUE (user_id, seq);
+
+-- constraint public.payout_events payout_events_payout_id_fkey
+ALTER TABLE public.payout_events ADD CONSTRAINT payout_events_payout_id_fkey FOREIGN KEY (payout_id) REFERENCES public.payouts(id);
+
+-- constraint public.payout_events payout_events_payout_id_type_key
+ALTER TABLE public.payout_events ADD CONSTRAINT payout_events_payout_id_type_key UNIQUE (payout_id, type);
+
+-- constraint public.payout_events payout_events_pkey
+ALTER TABLE public.payout_events ADD CONSTRAINT payout_events_pkey PRIMARY KEY (id);
+
+-- constraint public.payout_events payout_events_seq_is_positive
+ALTER TABLE public.payout_events ADD CONSTRAINT payout_events_seq_is_positive CHECK ((seq >= 1));
+
+-- constraint public.payout_events payout_events_type_is_known
+ALTER TABLE public.payout_events ADD CONSTRAINT payout_events_type_is_known CHECK ((type = ANY (ARRAY['payout_created'::text, 'payout_paid'::text, 'payout_failed'::text, 'payout_canceled'::text])));
+
+-- constraint public.payout_events payout_events_user_id_fkey
+ALTER TABLE public.payout_events ADD CONSTRAINT payout_events_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id);
+
+-- constraint public.payout_events payout_events_user_id_seq_key
+ALTER TABLE public.payout_events ADD CONSTRAINT payout_events_user_id_seq_key UNIQUE (user_id, seq);
+
+-- constraint public.payouts payouts_amount_is_a_number
+ALTER TABLE public.payouts ADD CONSTRAINT payouts_amount_is_a_number CHECK ((amount <> 'NaN'::numeric));
+
+-- constraint public.payouts payouts_amount_is_positive
+ALTER TABLE public.payouts ADD CONSTRAINT payouts_amount_is_positive CHECK ((amount > (0)::numeric));
+
+-- constraint public.payouts payouts_amount_is_whole_cents
+ALTER TABLE public.payouts ADD CONSTRAINT payouts_amount_is_whole_cents CHECK ((amount = round(amount, 2)));
+
+-- constraint public.payouts payouts_paid_at_is_when_paid
+ALTER TABLE public.payouts ADD CONSTRAINT payouts_paid_at_is_when_paid CHECK (((status = 'paid'::text) = (paid_at IS NOT NULL)));
+
+-- constraint public.payouts payouts_pkey
+ALTER TABLE public.payouts ADD CONSTRAINT payouts_pkey PRIMARY KEY (id);
+
+-- constraint public.payouts payouts_reason_is_at_most_500_characters
+ALTER TABLE public.payouts ADD CONSTRAINT payouts_reason_is_at_most_500_characters CHECK ((length(reason) <= 500));
+
+-- constraint public.payouts payouts_reason_is_for_a_failed_or_canceled_payou
+ALTER TABLE public.payouts ADD CONSTRAINT payouts_reason_is_for_a_failed_or_canceled_payout CHECK (((reason IS NULL) OR (status = ANY (ARRAY['failed'::text, 'canceled'::text]))));
+
+-- constraint public.payouts payouts_reference_has_no_control_characters
+ALTER TABLE public.payouts ADD CONSTRAINT payouts_reference_has_no_control_characters CHECK ((reference !~ '[[:cntrl:]]'::text));
+
+-- constraint public.payouts payouts_reference_is_1_to_200_characters
+ALTER TABLE public.payouts ADD CONSTRAINT payouts_reference_is_1_to_200_characters CHECK (((length(reference) >= 1) AND (length(reference) <= 200)));
+
+-- constraint public.payouts payouts_reference_is_given_when_paid
+ALTER TABLE public.payouts ADD CONSTRAINT payouts_reference_is_given_when_paid CHECK (((status = 'paid'::text) = (reference IS NOT NULL)));
+
+-- constraint public.payouts payouts_reference_is_not_blank
+ALTER TABLE public.payouts ADD CONSTRAINT payouts_reference_is_not_blank CHECK ((btrim(reference) <> ''::text));
+
+-- constraint public.payouts payouts_status_is_known
+ALTER TABLE public.payouts ADD CONSTRAINT payouts_status_is_known CHECK ((status = ANY (ARRAY['pending'::text, 'paid'::text, 'failed'::text, 'canceled'::text])));
+
+-- constraint public.payouts payouts_user_id_fkey
+ALTER TABLE public.payouts ADD CONSTRAINT payouts_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id);
+
+-- constraint public.program_settings program_settings_currency_has_no_spaces
+ALTER TABLE public.program_settings ADD CONSTRAINT program_settings_currency_has_no_spaces_or_control_characters CHECK ((currency !~ '[[:space:][:cntrl:]]'::text));
+
+-- constraint public.program_settings program_settings_currency_is_at_most_10
+ALTER TABLE public.program_settings ADD CONSTRAINT program_settings_currency_is_at_most_10_characters CHECK ((length(currency) <= 10));
+
+-- constraint public.program_settings program_settings_has_one_row
+ALTER TABLE public.program_settings ADD CONSTRAINT program_settings_has_one_row CHECK (one_row);
+
+-- constraint public.program_settings program_settings_holding_period_is_at_m
+ALTER TABLE public.program_settings ADD CONSTRAINT program_settings_holding_period_is_at_most_3650_days CHECK ((holding_period <= '3650 days'::interval));
+
+-- constraint public.program_settings program_settings_holding_period_is_not_
+ALTER TABLE public.program_settings ADD CONSTRAINT program_settings_holding_period_is_not_negative CHECK ((holding_period >= '00:00:00'::interval));
+
+-- constraint public.program_settings program_settings_minimum_payout_has_at_
+ALTER TABLE public.program_settings ADD CONSTRAINT program_settings_minimum_payout_has_at_most_2_decimals CHECK ((minimum_payout = round(minimum_payout, 2)));
+
+-- constraint public.program_settings program_settings_minimum_payout_is_a_nu
+ALTER TABLE public.program_settings ADD CONSTRAINT program_settings_minimum_payout_is_a_number CHECK ((minimum_payout <> 'NaN'::numeric));
+
+-- constraint public.program_settings program_settings_minimum_payout_is_belo
+ALTER TABLE public.program_settings ADD CONSTRAINT program_settings_minimum_payout_is_below_1_trillion CHECK ((minimum_payout < ('1000000000000'::bigint)::numeric));
+
+-- constraint public.program_settings program_settings_minimum_payout_is_not_
+ALTER TABLE public.program_settings ADD CONSTRAINT program_settings_minimum_payout_is_not_negative CHECK ((minimum_payout >= (0)::numeric));
+
+-- constraint public.program_settings program_settings_minimum_purchase_amoun
+ALTER TABLE public.program_settings ADD CONSTRAINT program_settings_minimum_purchase_amount_has_at_most_2_decimals CHECK ((minimum_purchase_amount = round(minimum_purchase_amount, 2)));
+
+-- constraint public.program_settings program_settings_minimum_purchase_amoun
+ALTER TABLE public.program_settings ADD CONSTRAINT program_settings_minimum_purchase_amount_is_below_1_trillion CHECK ((minimum_purchase_amount < ('1000000000000'::bigint)::numeric));
+
+-- constraint public.program_settings program_settings_minimum_purchase_amoun
+ALTER TABLE public.program_settings ADD CONSTRAINT program_settings_minimum_purchase_amount_is_a_number CHECK ((minimum_purchase_amount <> 'NaN'::numeric));
+
+-- constraint public.program_settings program_settings_minimum_purchase_amoun
+ALTER TABLE public.program_settings ADD CONSTRAINT program_settings_minimum_purchase_amount_is_not_negative CHECK ((minimum_purchase_amount >= (0)::numeric));
+
+-- constraint public.program_settings program_settings_pkey
+ALTER TABLE public.program_settings ADD CONSTRAINT program_settings_pkey PRIMARY KEY (one_row);
 
 -- constraint public.purchase_refund_totals purchase_refund_totals_pkey
 ALTER TABLE public.purchase_refund_totals ADD CONSTRAINT purchase_refund_totals_pkey PRIMARY KEY (purchase_id);
@@ -245,6 +392,15 @@ ALTER TABLE public.whatsapp_outbox ADD CONSTRAINT whatsapp_outbox_earning_id_fke
 -- constraint public.whatsapp_outbox whatsapp_outbox_earning_id_key
 ALTER TABLE public.whatsapp_outbox ADD CONSTRAINT whatsapp_outbox_earning_id_key UNIQUE (earning_id);
 
+-- constraint public.whatsapp_outbox whatsapp_outbox_is_about_one_earning_or_
+ALTER TABLE public.whatsapp_outbox ADD CONSTRAINT whatsapp_outbox_is_about_one_earning_or_payout CHECK (((earning_id IS NULL) <> (payout_event_id IS NULL)));
+
+-- constraint public.whatsapp_outbox whatsapp_outbox_payout_event_id_fkey
+ALTER TABLE public.whatsapp_outbox ADD CONSTRAINT whatsapp_outbox_payout_event_id_fkey FOREIGN KEY (payout_event_id) REFERENCES public.payout_events(id);
+
+-- constraint public.whatsapp_outbox whatsapp_outbox_payout_event_id_key
+ALTER TABLE public.whatsapp_outbox ADD CONSTRAINT whatsapp_outbox_payout_event_id_key UNIQUE (payout_event_id);
+
 -- constraint public.whatsapp_outbox whatsapp_outbox_pkey
 ALTER TABLE public.whatsapp_outbox ADD CONSTRAINT whatsapp_outbox_pkey PRIMARY KEY (id);
 
@@ -269,6 +425,15 @@ CREATE UNIQUE INDEX earnings_reversal_refund_id_reverses_earning_id_key ON publi
 -- index public.earnings earnings_user_id_level_idx
 CREATE INDEX earnings_user_id_level_idx ON public.earnings USING btree (user_id, level) INCLUDE (amount);
 
+-- index public.payouts payouts_created_at_idx
+CREATE INDEX payouts_created_at_idx ON public.payouts USING btree (created_at);
+
+-- index public.payouts payouts_status_idx
+CREATE INDEX payouts_status_idx ON public.payouts USING btree (status, id);
+
+-- index public.payouts payouts_user_id_idx
+CREATE INDEX payouts_user_id_idx ON public.payouts USING btree (user_id, id) INCLUDE (status, amount);
+
 -- index public.purchases purchases_user_id_idx
 CREATE INDEX purchases_user_id_idx ON public.purchases USING btree (user_id);
 
@@ -290,37 +455,200 @@ CREATE VIEW public.earning_events AS
     earning.seq,
     earning.id AS earning_id,
         CASE
-            WHEN earning.refund_id IS NULL THEN row_to_json(credit.*)
-            ELSE row_to_json(reversal.*)
+            WHEN earning.refund_id IS NULL THEN ( SELECT row_to_json(credit.*) AS row_to_json
+               FROM public.purchases purchase
+                 CROSS JOIN LATERAL ( SELECT 'earning_update'::text AS type,
+                        earning.user_id AS "userId",
+                        earning.seq,
+                        earning.id AS "earningId",
+                        earning.purchase_id AS "purchaseId",
+                        earning.source_user_id AS "fromUserId",
+                        earning.level,
+                        trim_scale(earning.rate)::text AS rate,
+                        public.decimal_text(earning.amount) AS amount,
+                        public.decimal_text(purchase.amount) AS "purchaseAmount",
+                        public.iso_utc(earning.created_at) AS "createdAt") credit
+              WHERE purchase.id = earning.purchase_id)
+            ELSE ( SELECT row_to_json(reversal.*) AS row_to_json
+               FROM public.purchases purchase
+                 JOIN public.refunds refund ON refund.id = earning.refund_id
+                 CROSS JOIN LATERAL ( SELECT 'earning_reversed'::text AS type,
+                        earning.user_id AS "userId",
+                        earning.seq,
+                        earning.id AS "earningId",
+                        earning.reverses_earning_id AS "reversesEarningId",
+                        earning.refund_id AS "refundId",
+                        earning.purchase_id AS "purchaseId",
+                        earning.source_user_id AS "fromUserId",
+                        earning.level,
+                        trim_scale(earning.rate)::text AS rate,
+                        public.decimal_text(earning.amount) AS amount,
+                        public.decimal_text(refund.amount) AS "refundAmount",
+                        public.decimal_text(purchase.amount) AS "purchaseAmount",
+                        public.iso_utc(earning.created_at) AS "createdAt") reversal
+              WHERE purchase.id = earning.purchase_id)
         END AS event
    FROM public.earnings earning
-     JOIN public.purchases purchase ON purchase.id = earning.purchase_id
-     LEFT JOIN public.refunds refund ON refund.id = earning.refund_id
-     CROSS JOIN LATERAL ( SELECT 'earning_update'::text AS type,
-            earning.user_id AS "userId",
-            earning.seq,
-            earning.id AS "earningId",
-            earning.purchase_id AS "purchaseId",
-            earning.source_user_id AS "fromUserId",
-            earning.level,
-            trim_scale(earning.rate)::text AS rate,
-            public.decimal_text(earning.amount) AS amount,
-            public.decimal_text(purchase.amount) AS "purchaseAmount",
-            public.iso_utc(earning.created_at) AS "createdAt") credit
-     CROSS JOIN LATERAL ( SELECT 'earning_reversed'::text AS type,
-            earning.user_id AS "userId",
-            earning.seq,
-            earning.id AS "earningId",
-            earning.reverses_earning_id AS "reversesEarningId",
-            earning.refund_id AS "refundId",
-            earning.purchase_id AS "purchaseId",
-            earning.source_user_id AS "fromUserId",
-            earning.level,
-            trim_scale(earning.rate)::text AS rate,
-            public.decimal_text(earning.amount) AS amount,
-            public.decimal_text(refund.amount) AS "refundAmount",
-            public.decimal_text(purchase.amount) AS "purchaseAmount",
-            public.iso_utc(earning.created_at) AS "createdAt") reversal;
+UNION ALL
+ SELECT payout_event.user_id,
+    payout_event.seq,
+    NULL::bigint AS earning_id,
+        CASE payout_event.type
+            WHEN 'payout_created'::text THEN ( SELECT row_to_json(created.*) AS row_to_json
+               FROM public.payouts payout
+                 CROSS JOIN LATERAL ( SELECT payout_event.type,
+                        payout_event.user_id AS "userId",
+                        payout_event.seq,
+                        payout.id AS "payoutId",
+                        public.decimal_text(payout.amount) AS amount,
+                        payout.currency,
+                        'pending'::text AS status,
+                        public.iso_utc(payout_event.created_at) AS "createdAt") created
+              WHERE payout.id = payout_event.payout_id)
+            WHEN 'payout_paid'::text THEN ( SELECT row_to_json(paid.*) AS row_to_json
+               FROM public.payouts payout
+                 CROSS JOIN LATERAL ( SELECT payout_event.type,
+                        payout_event.user_id AS "userId",
+                        payout_event.seq,
+                        payout.id AS "payoutId",
+                        public.decimal_text(payout.amount) AS amount,
+                        payout.currency,
+                        'paid'::text AS status,
+                        payout.reference,
+                        public.iso_utc(payout_event.created_at) AS "createdAt") paid
+              WHERE payout.id = payout_event.payout_id)
+            ELSE ( SELECT row_to_json(settled.*) AS row_to_json
+               FROM public.payouts payout
+                 CROSS JOIN LATERAL ( SELECT payout_event.type,
+                        payout_event.user_id AS "userId",
+                        payout_event.seq,
+                        payout.id AS "payoutId",
+                        public.decimal_text(payout.amount) AS amount,
+                        payout.currency,
+                        substr(payout_event.type, length('payout_'::text) + 1) AS status,
+                        payout.reason,
+                        public.iso_utc(payout_event.created_at) AS "createdAt") settled
+              WHERE payout.id = payout_event.payout_id)
+        END AS event
+   FROM public.payout_events payout_event;
+
+-- view public.user_balances
+CREATE VIEW public.user_balances AS
+ SELECT u.id AS user_id,
+    public.normalize_money(COALESCE(ledger.pending, 0::numeric)) AS pending,
+    public.normalize_money(COALESCE(ledger.matured, 0::numeric) - COALESCE(held.in_payout, 0::numeric) - COALESCE(held.paid, 0::numeric)) AS available,
+    public.normalize_money(COALESCE(held.in_payout, 0::numeric)) AS in_payout,
+    public.normalize_money(COALESCE(held.paid, 0::numeric)) AS paid,
+    public.normalize_money(COALESCE(ledger.pending, 0::numeric) + COALESCE(ledger.matured, 0::numeric)) AS total,
+    ( SELECT min(maturing.available_at) AS min
+           FROM ( SELECT e.available_at
+                   FROM public.earnings e
+                  WHERE e.user_id = u.id AND e.available_at > public.ledger_now()
+                  GROUP BY e.available_at
+                 HAVING sum(e.amount) <> 0::numeric) maturing) AS next_available_at
+   FROM public.users u
+     LEFT JOIN ( SELECT earnings.user_id,
+            sum(earnings.amount) FILTER (WHERE earnings.available_at > public.ledger_now()) AS pending,
+            sum(earnings.amount) FILTER (WHERE earnings.available_at <= public.ledger_now()) AS matured
+           FROM public.earnings
+          GROUP BY earnings.user_id) ledger ON ledger.user_id = u.id
+     LEFT JOIN ( SELECT payouts.user_id,
+            sum(payouts.amount) FILTER (WHERE payouts.status = 'pending'::text) AS in_payout,
+            sum(payouts.amount) FILTER (WHERE payouts.status = 'paid'::text) AS paid
+           FROM public.payouts
+          GROUP BY payouts.user_id) held ON held.user_id = u.id;
+
+-- function public.append_payout_events(payout_ids bigint[], user_ids integ
+CREATE OR REPLACE FUNCTION public.append_payout_events(payout_ids bigint[], user_ids integer[], event_types text[])
+ RETURNS void
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+  announced integer[];
+BEGIN
+  WITH due AS (
+    SELECT event.payout_id, event.user_id, event.type,
+           row_number() OVER (PARTITION BY event.user_id ORDER BY event.payout_id) AS nth_for_user,
+           count(*) OVER (PARTITION BY event.user_id) AS count_for_user
+    FROM unnest(payout_ids, user_ids, event_types) AS event (payout_id, user_id, type)
+  ),
+  reserved AS (
+    INSERT INTO earning_sequences AS counter (user_id, last_seq)
+    SELECT user_id, count(*)
+    FROM due
+    GROUP BY user_id
+    ORDER BY user_id
+    ON CONFLICT (user_id) DO UPDATE SET last_seq = counter.last_seq + excluded.last_seq
+    RETURNING user_id, last_seq
+  ),
+  appended AS (
+    INSERT INTO payout_events (payout_id, user_id, seq, type)
+    SELECT due.payout_id, due.user_id, reserved.last_seq - due.count_for_user + due.nth_for_user, due.type
+    FROM due
+    JOIN reserved USING (user_id)
+    ORDER BY due.payout_id
+    RETURNING user_id
+  )
+  SELECT array_agg(DISTINCT user_id ORDER BY user_id) INTO announced FROM appended;
+
+  -- A hint, not the record: listeners catch these users up by seq. Kept
+  -- well under NOTIFY's 8000 bytes however many users a statement pays.
+  IF announced IS NOT NULL THEN
+    PERFORM pg_notify('earnings', json_build_object(
+      'users', CASE WHEN cardinality(announced) <= 100 THEN to_json(announced) ELSE to_json('all'::text) END
+    )::text);
+  END IF;
+END;
+$function$
+
+-- function public.cancel_payout(payout_id bigint, reason text)
+CREATE OR REPLACE FUNCTION public.cancel_payout(payout_id bigint, reason text DEFAULT NULL::text)
+ RETURNS public.payouts
+ LANGUAGE sql
+AS $function$
+  SELECT settle_payout(payout_id, 'canceled', NULL, reason)
+$function$
+
+-- function public.create_payouts()
+CREATE OR REPLACE FUNCTION public.create_payouts()
+ RETURNS SETOF public.payouts
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+  settings program_settings;
+  -- A balance of 0.009 rounds down to no payout at all, whatever the minimum.
+  least_payout numeric;
+  candidates integer[];
+BEGIN
+  SELECT * INTO STRICT settings FROM program_settings;
+  least_payout := greatest(settings.minimum_payout, 0.01);
+
+  SELECT array_agg(user_id ORDER BY user_id) INTO candidates
+  FROM user_balances
+  WHERE trunc(available, 2) >= least_payout;
+
+  -- Lock the candidates' seq counters in user id order; then read their
+  -- balances again: at READ COMMITTED this next statement sees whatever
+  -- committed while it waited.
+  PERFORM FROM earning_sequences
+  WHERE user_id = ANY (candidates)
+  ORDER BY user_id
+  FOR UPDATE;
+
+  RETURN QUERY
+  WITH created AS (
+    INSERT INTO payouts (user_id, amount, currency)
+    -- trunc: down to whole cents, for the positive balances paid here.
+    SELECT candidate.user_id, trunc(balance.available, 2), settings.currency
+    FROM unnest(candidates) AS candidate (user_id)
+    CROSS JOIN LATERAL user_balance(candidate.user_id) balance
+    WHERE trunc(balance.available, 2) >= least_payout
+    ORDER BY candidate.user_id
+    RETURNING *
+  )
+  SELECT * FROM created ORDER BY id;
+END;
+$function$
 
 -- function public.decimal_text(value numeric)
 CREATE OR REPLACE FUNCTION public.decimal_text(value numeric)
@@ -329,6 +657,16 @@ CREATE OR REPLACE FUNCTION public.decimal_text(value numeric)
  IMMUTABLE PARALLEL SAFE STRICT
 AS $function$
   SELECT normalize_money(value)::text
+$function$
+
+-- function public.iso_8601_duration(period interval)
+CREATE OR REPLACE FUNCTION public.iso_8601_duration(period interval)
+ RETURNS text
+ LANGUAGE sql
+ STABLE PARALLEL SAFE STRICT
+ SET "IntervalStyle" TO 'iso_8601'
+AS $function$
+  SELECT period::text
 $function$
 
 -- function public.iso_utc(moment timestamp with time zone)
@@ -340,6 +678,31 @@ AS $function$
   SELECT to_char(moment AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
 $function$
 
+-- function public.ledger_now()
+CREATE OR REPLACE FUNCTION public.ledger_now()
+ RETURNS timestamp with time zone
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+AS $function$
+  SELECT coalesce(nullif(current_setting('referrals.now', true), '')::timestamptz, now())
+$function$
+
+-- function public.mark_payout_failed(payout_id bigint, reason text)
+CREATE OR REPLACE FUNCTION public.mark_payout_failed(payout_id bigint, reason text DEFAULT NULL::text)
+ RETURNS public.payouts
+ LANGUAGE sql
+AS $function$
+  SELECT settle_payout(payout_id, 'failed', NULL, reason)
+$function$
+
+-- function public.mark_payout_paid(payout_id bigint, reference text)
+CREATE OR REPLACE FUNCTION public.mark_payout_paid(payout_id bigint, reference text)
+ RETURNS public.payouts
+ LANGUAGE sql
+AS $function$
+  SELECT settle_payout(payout_id, 'paid', reference, NULL)
+$function$
+
 -- function public.normalize_money(value numeric)
 CREATE OR REPLACE FUNCTION public.normalize_money(value numeric)
  RETURNS numeric
@@ -347,6 +710,37 @@ CREATE OR REPLACE FUNCTION public.normalize_money(value numeric)
  IMMUTABLE PARALLEL SAFE STRICT
 AS $function$
   SELECT round(value, greatest(2, scale(trim_scale(value))))
+$function$
+
+-- function public.program_currency()
+CREATE OR REPLACE FUNCTION public.program_currency()
+ RETURNS text
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+AS $function$
+  SELECT currency FROM program_settings
+$function$
+
+-- function public.settle_payout(payout_id bigint, status text, reference t
+CREATE OR REPLACE FUNCTION public.settle_payout(payout_id bigint, status text, reference text, reason text)
+ RETURNS public.payouts
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+  payout payouts;
+BEGIN
+  UPDATE payouts
+  SET status = settle_payout.status, reference = settle_payout.reference, reason = settle_payout.reason
+  WHERE id = payout_id
+  RETURNING * INTO payout;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'there is no payout %', payout_id
+      USING ERRCODE = 'no_data_found',
+            CONSTRAINT = 'payouts_payout_exists',
+            HINT = 'SELECT * FROM payouts WHERE status = ''pending'' lists the payouts waiting to be paid.';
+  END IF;
+  RETURN payout;
+END;
 $function$
 
 -- function public.tg__advance_identity_past_explicit_ids()
@@ -480,6 +874,186 @@ BEGIN
 END;
 $function$
 
+-- function public.tg_payout_events__only_from_payouts()
+CREATE OR REPLACE FUNCTION public.tg_payout_events__only_from_payouts()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+  IF TG_OP <> 'INSERT' OR pg_trigger_depth() < 2 THEN
+    RAISE EXCEPTION 'payout_events cannot be changed directly'
+      USING ERRCODE = 'restrict_violation',
+            HINT = 'Each row is an event its user has been sent. Create payouts with create_payouts() and mark them with mark_payout_paid, mark_payout_failed or cancel_payout; their triggers record the events.';
+  END IF;
+  RETURN NULL;
+END;
+$function$
+
+-- function public.tg_payout_events__queue_whatsapp()
+CREATE OR REPLACE FUNCTION public.tg_payout_events__queue_whatsapp()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+  queued bigint;
+BEGIN
+  INSERT INTO whatsapp_outbox (payout_event_id, user_id, recipient, variables)
+  SELECT event.id, event.user_id, recipient.phone_number,
+         jsonb_build_object(
+           'kind', 'payout',
+           'payoutId', payout.id,
+           'amount', decimal_text(payout.amount),
+           'currency', payout.currency,
+           'reference', payout.reference)
+  FROM new_events event
+  JOIN payouts payout ON payout.id = event.payout_id
+  JOIN users recipient ON recipient.id = event.user_id
+  WHERE event.type = 'payout_paid'
+    AND recipient.phone_number IS NOT NULL
+  ORDER BY event.id;
+  GET DIAGNOSTICS queued = ROW_COUNT;
+
+  IF queued > 0 THEN
+    PERFORM pg_notify('whatsapp_outbox', queued::text);
+  END IF;
+  RETURN NULL;
+END;
+$function$
+
+-- function public.tg_payouts__enforce_status_transitions()
+CREATE OR REPLACE FUNCTION public.tg_payouts__enforce_status_transitions()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+  IF (NEW.id, NEW.user_id, NEW.amount, NEW.currency, NEW.created_at)
+       IS DISTINCT FROM (OLD.id, OLD.user_id, OLD.amount, OLD.currency, OLD.created_at) THEN
+    RAISE EXCEPTION 'payouts cannot change their id, user_id, amount, currency or created_at'
+      USING ERRCODE = 'restrict_violation',
+            HINT = 'A payout holds the money it was created for. Cancel it (cancel_payout(id, reason)) and run create_payouts() again.';
+  END IF;
+
+  IF (NEW.status, NEW.reference, NEW.reason) IS NOT DISTINCT FROM (OLD.status, OLD.reference, OLD.reason) THEN
+    RETURN OLD;
+  END IF;
+
+  IF OLD.status <> 'pending' THEN
+    RAISE EXCEPTION 'payout % is already %: it cannot be %', OLD.id,
+        OLD.status || coalesce(' (reference ' || OLD.reference || ')', ''),
+        CASE NEW.status WHEN 'canceled' THEN 'canceled' WHEN 'pending' THEN 'pending again'
+          ELSE 'marked ' || NEW.status || coalesce(' with reference ' || NEW.reference, '') END
+      USING ERRCODE = 'check_violation',
+            CONSTRAINT = 'payouts_status_changes_only_from_pending',
+            HINT = 'Only a pending payout can be marked paid, failed or canceled; paid, failed and canceled are final. The amount of a failed or canceled payout is available again, for the next payout.';
+  END IF;
+
+  NEW.updated_at := now();
+  NEW.paid_at := CASE WHEN NEW.status = 'paid' THEN now() END;
+  RETURN NEW;
+END;
+$function$
+
+-- function public.tg_payouts__forbid_delete()
+CREATE OR REPLACE FUNCTION public.tg_payouts__forbid_delete()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+  RAISE EXCEPTION 'payouts cannot be deleted'
+    USING ERRCODE = 'restrict_violation',
+          HINT = 'A payout records money held or paid. Cancel a pending one with cancel_payout(id, reason): its amount is available again.';
+END;
+$function$
+
+-- function public.tg_payouts__forbid_exceeding_available()
+CREATE OR REPLACE FUNCTION public.tg_payouts__forbid_exceeding_available()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+  overdrawn record;
+BEGIN
+  IF EXISTS (SELECT FROM new_payouts WHERE status <> 'pending') THEN
+    RAISE EXCEPTION 'a payout starts pending'
+      USING ERRCODE = 'check_violation',
+            CONSTRAINT = 'payouts_start_pending',
+            HINT = 'Insert it pending, then mark it paid, failed or canceled: mark_payout_paid(id, reference), mark_payout_failed(id, reason), cancel_payout(id, reason).';
+  END IF;
+
+  PERFORM FROM earning_sequences
+  WHERE user_id IN (SELECT user_id FROM new_payouts)
+  ORDER BY user_id
+  FOR UPDATE;
+
+  SELECT balance.user_id, requested.amount AS requested, balance.available + requested.amount AS available
+  INTO overdrawn
+  FROM (SELECT user_id, sum(amount) AS amount FROM new_payouts GROUP BY user_id) requested
+  CROSS JOIN LATERAL user_balance(requested.user_id) balance
+  WHERE balance.available < 0
+  ORDER BY balance.user_id
+  LIMIT 1;
+
+  IF FOUND THEN
+    RAISE EXCEPTION 'a payout of % would exceed the available balance of user %, which is %',
+        decimal_text(overdrawn.requested), overdrawn.user_id, decimal_text(overdrawn.available)
+      USING ERRCODE = 'check_violation',
+            CONSTRAINT = 'payouts_do_not_exceed_the_available_balance',
+            HINT = 'Pay at most what is available (SELECT * FROM user_balance(user_id)); create_payouts() works it out.';
+  END IF;
+
+  RETURN NULL;
+END;
+$function$
+
+-- function public.tg_payouts__record_created_events()
+CREATE OR REPLACE FUNCTION public.tg_payouts__record_created_events()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+  PERFORM append_payout_events(array_agg(id), array_agg(user_id), array_agg('payout_created'::text))
+  FROM new_payouts;
+  RETURN NULL;
+END;
+$function$
+
+-- function public.tg_payouts__record_status_events()
+CREATE OR REPLACE FUNCTION public.tg_payouts__record_status_events()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+  PERFORM append_payout_events(array_agg(changed.id), array_agg(changed.user_id), array_agg('payout_' || changed.status))
+  FROM new_payouts changed
+  JOIN old_payouts was ON was.id = changed.id
+  WHERE changed.status <> was.status;
+  RETURN NULL;
+END;
+$function$
+
+-- function public.tg_program_settings__keep_the_one_row()
+CREATE OR REPLACE FUNCTION public.tg_program_settings__keep_the_one_row()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+  RAISE EXCEPTION 'program_settings holds exactly one row: % is refused; change it with UPDATE', TG_OP
+    USING ERRCODE = 'restrict_violation',
+          HINT = 'Change the settings with UPDATE program_settings SET holding_period = ''14 days'' (or minimum_payout, minimum_purchase_amount, currency).';
+END;
+$function$
+
+-- function public.tg_program_settings__stamp_updated_at()
+CREATE OR REPLACE FUNCTION public.tg_program_settings__stamp_updated_at()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+  NEW.updated_at := now();
+  RETURN NEW;
+END;
+$function$
+
 -- function public.tg_purchase_refund_totals__only_from_the_ledger()
 CREATE OR REPLACE FUNCTION public.tg_purchase_refund_totals__only_from_the_ledger()
  RETURNS trigger
@@ -502,15 +1076,19 @@ CREATE OR REPLACE FUNCTION public.tg_purchases__credit_referrers()
 AS $function$
 DECLARE
   deepest_level integer := (SELECT max(level) FROM referral_rates);
+  settings program_settings;
   first_earning_id bigint;
   last_earning_id bigint;
   earning_count bigint;
 BEGIN
+  SELECT * INTO STRICT settings FROM program_settings;
+
   WITH RECURSIVE referrer_chain (purchase_id, buyer_id, purchase_amount, beneficiary_id, level) AS (
       SELECT purchase.id, purchase.user_id, purchase.amount, buyer.referred_by, 1
       FROM new_purchases purchase
       JOIN users buyer ON buyer.id = purchase.user_id
       WHERE buyer.referred_by IS NOT NULL
+        AND purchase.amount >= settings.minimum_purchase_amount
     UNION ALL
       SELECT chain.purchase_id, chain.buyer_id, chain.purchase_amount, referrer.referred_by, chain.level + 1
       FROM referrer_chain chain
@@ -541,9 +1119,11 @@ BEGIN
     RETURNING user_id, last_seq
   ),
   credited AS (
-    INSERT INTO earnings (user_id, source_user_id, level, rate, amount, purchase_id, seq)
+    INSERT INTO earnings (user_id, source_user_id, level, rate, amount, purchase_id, seq, available_at)
     SELECT due.beneficiary_id, due.buyer_id, due.level, due.rate, due.amount, due.purchase_id,
-           reserved.last_seq - due.count_for_beneficiary + due.nth_for_beneficiary
+           reserved.last_seq - due.count_for_beneficiary + due.nth_for_beneficiary,
+           -- created_at is now(), the transaction's time, too.
+           now() + settings.holding_period
     FROM due
     JOIN reserved ON reserved.user_id = due.beneficiary_id
     ORDER BY due.purchase_id, due.level
@@ -698,7 +1278,7 @@ BEGIN
   WITH due AS (
     SELECT refund.id AS refund_id,
            credit.id AS reverses_earning_id,
-           credit.user_id, credit.source_user_id, credit.level, credit.rate, credit.purchase_id,
+           credit.user_id, credit.source_user_id, credit.level, credit.rate, credit.purchase_id, credit.available_at,
            normalize_money(-(refund.amount * credit.rate)) AS amount,
            row_number() OVER per_beneficiary AS nth_for_beneficiary,
            count(*) OVER (PARTITION BY credit.user_id) AS count_for_beneficiary
@@ -718,10 +1298,11 @@ BEGIN
     RETURNING user_id, last_seq
   ),
   reversed AS (
-    INSERT INTO earnings (user_id, source_user_id, level, rate, amount, purchase_id, refund_id, reverses_earning_id, seq)
+    INSERT INTO earnings (user_id, source_user_id, level, rate, amount, purchase_id, refund_id, reverses_earning_id, seq, available_at)
     SELECT due.user_id, due.source_user_id, due.level, due.rate, due.amount, due.purchase_id,
            due.refund_id, due.reverses_earning_id,
-           reserved.last_seq - due.count_for_beneficiary + due.nth_for_beneficiary
+           reserved.last_seq - due.count_for_beneficiary + due.nth_for_beneficiary,
+           due.available_at
     FROM due
     JOIN reserved USING (user_id)
     ORDER BY due.refund_id, due.level
@@ -797,6 +1378,15 @@ BEGIN
 END;
 $function$
 
+-- function public.user_balance(user_id integer)
+CREATE OR REPLACE FUNCTION public.user_balance(user_id integer)
+ RETURNS SETOF public.user_balances
+ LANGUAGE sql
+ STABLE
+AS $function$
+  SELECT * FROM user_balances balance WHERE balance.user_id = user_balance.user_id
+$function$
+
 -- trigger public.earning_sequences tg_earning_sequences__forbid_delete
 CREATE TRIGGER tg_earning_sequences__forbid_delete BEFORE DELETE ON public.earning_sequences FOR EACH STATEMENT EXECUTE FUNCTION public.tg_earning_sequences__forbid_delete();
 
@@ -817,6 +1407,39 @@ CREATE TRIGGER tg_earnings__only_from_the_ledger BEFORE INSERT ON public.earning
 
 -- trigger public.earnings tg_earnings__queue_whatsapp
 CREATE TRIGGER tg_earnings__queue_whatsapp AFTER INSERT ON public.earnings REFERENCING NEW TABLE AS new_earnings FOR EACH STATEMENT EXECUTE FUNCTION public.tg_earnings__queue_whatsapp();
+
+-- trigger public.payout_events tg_payout_events__forbid_truncate
+CREATE TRIGGER tg_payout_events__forbid_truncate BEFORE TRUNCATE ON public.payout_events FOR EACH STATEMENT EXECUTE FUNCTION public.tg__forbid_truncate();
+
+-- trigger public.payout_events tg_payout_events__only_from_payouts
+CREATE TRIGGER tg_payout_events__only_from_payouts BEFORE INSERT OR DELETE OR UPDATE ON public.payout_events FOR EACH STATEMENT EXECUTE FUNCTION public.tg_payout_events__only_from_payouts();
+
+-- trigger public.payout_events tg_payout_events__queue_whatsapp
+CREATE TRIGGER tg_payout_events__queue_whatsapp AFTER INSERT ON public.payout_events REFERENCING NEW TABLE AS new_events FOR EACH STATEMENT EXECUTE FUNCTION public.tg_payout_events__queue_whatsapp();
+
+-- trigger public.payouts tg_payouts__enforce_status_transitions
+CREATE TRIGGER tg_payouts__enforce_status_transitions BEFORE UPDATE ON public.payouts FOR EACH ROW EXECUTE FUNCTION public.tg_payouts__enforce_status_transitions();
+
+-- trigger public.payouts tg_payouts__forbid_delete
+CREATE TRIGGER tg_payouts__forbid_delete BEFORE DELETE ON public.payouts FOR EACH STATEMENT EXECUTE FUNCTION public.tg_payouts__forbid_delete();
+
+-- trigger public.payouts tg_payouts__forbid_exceeding_available
+CREATE TRIGGER tg_payouts__forbid_exceeding_available AFTER INSERT ON public.payouts REFERENCING NEW TABLE AS new_payouts FOR EACH STATEMENT EXECUTE FUNCTION public.tg_payouts__forbid_exceeding_available();
+
+-- trigger public.payouts tg_payouts__forbid_truncate
+CREATE TRIGGER tg_payouts__forbid_truncate BEFORE TRUNCATE ON public.payouts FOR EACH STATEMENT EXECUTE FUNCTION public.tg__forbid_truncate();
+
+-- trigger public.payouts tg_payouts__record_created_events
+CREATE TRIGGER tg_payouts__record_created_events AFTER INSERT ON public.payouts REFERENCING NEW TABLE AS new_payouts FOR EACH STATEMENT EXECUTE FUNCTION public.tg_payouts__record_created_events();
+
+-- trigger public.payouts tg_payouts__record_status_events
+CREATE TRIGGER tg_payouts__record_status_events AFTER UPDATE ON public.payouts REFERENCING OLD TABLE AS old_payouts NEW TABLE AS new_payouts FOR EACH STATEMENT EXECUTE FUNCTION public.tg_payouts__record_status_events();
+
+-- trigger public.program_settings tg_program_settings__keep_the_one_row
+CREATE TRIGGER tg_program_settings__keep_the_one_row BEFORE INSERT OR DELETE OR TRUNCATE ON public.program_settings FOR EACH STATEMENT EXECUTE FUNCTION public.tg_program_settings__keep_the_one_row();
+
+-- trigger public.program_settings tg_program_settings__stamp_updated_at
+CREATE TRIGGER tg_program_settings__stamp_updated_at BEFORE UPDATE ON public.program_settings FOR EACH ROW EXECUTE FUNCTION public.tg_program_settings__stamp_updated_at();
 
 -- trigger public.purchase_refund_totals tg_purchase_refund_totals__forbid
 CREATE TRIGGER tg_purchase_refund_totals__forbid_truncate BEFORE TRUNCATE ON public.purchase_refund_totals FOR EACH STATEMENT EXECUTE FUNCTION public.tg__forbid_truncate();

@@ -40,6 +40,8 @@ export interface WhatsAppConfig {
     contentSid: string | undefined;
     /** The Content template of reversal messages; absent: a free-form body. */
     reversalContentSid: string | undefined;
+    /** The Content template of paid-payout messages; absent: a free-form body. */
+    payoutContentSid: string | undefined;
     apiBaseUrl: string | undefined;
   } | undefined;
   /** Where Twilio posts delivery status (PUBLIC_BASE_URL + /twilio/status). */
@@ -151,6 +153,7 @@ function readWhatsAppConfig(env: Environment): WhatsAppConfig {
           from,
           contentSid: optional(env, 'TWILIO_CONTENT_SID', contentSid),
           reversalContentSid: optional(env, 'TWILIO_REVERSAL_CONTENT_SID', contentSid),
+          payoutContentSid: optional(env, 'TWILIO_PAYOUT_CONTENT_SID', contentSid),
           apiBaseUrl: optional(env, 'TWILIO_API_BASE_URL', (value) => httpUrl(value).replace(/\/+$/, '')),
         }
       : undefined,

@@ -23,13 +23,35 @@ const byConstraint: Record<string, [code: ErrorCode, message: string]> = {
   refunds_reason_is_at_most_500_characters: ['INVALID_REASON', 'reason must be at most 500 characters'],
   users_referred_by_fkey: ['REFERRER_NOT_FOUND', 'no user has the id given as referredBy'],
   users_phone_number_is_e164: ['INVALID_PHONE_NUMBER', 'phoneNumber must be in E.164 form: + and 8 to 15 digits, e.g. +4915112345678'],
+  program_settings_holding_period_is_not_negative: ['INVALID_SETTINGS', 'holdingPeriod must not be negative'],
+  program_settings_holding_period_is_at_most_3650_days: ['INVALID_SETTINGS', 'holdingPeriod must be at most 3650 days'],
+  ...settingsMoney('minimum_payout', 'minimumPayout'),
+  ...settingsMoney('minimum_purchase_amount', 'minimumPurchaseAmount'),
+  program_settings_currency_is_at_most_10_characters: ['INVALID_SETTINGS', 'currency must be at most 10 characters, such as "INR"'],
+  program_settings_currency_has_no_spaces_or_control_characters: ['INVALID_SETTINGS', 'currency must hold no spaces or control characters, such as "INR"'],
+  payouts_reference_is_1_to_200_characters: ['INVALID_REFERENCE', 'reference must be 1 to 200 characters'],
+  payouts_reference_is_not_blank: ['INVALID_REFERENCE', 'reference must not be blank'],
+  payouts_reference_has_no_control_characters: ['INVALID_REFERENCE', 'reference must hold no control characters'],
+  payouts_reason_is_at_most_500_characters: ['INVALID_REASON', 'reason must be at most 500 characters'],
 };
+
+/** The CHECKs of a money setting (program_settings.<column>), named in messages as the API's field. */
+function settingsMoney(column: string, field: string): Record<string, [ErrorCode, string]> {
+  return {
+    [`program_settings_${column}_is_not_negative`]: ['INVALID_SETTINGS', `${field} must not be negative`],
+    [`program_settings_${column}_is_a_number`]: ['INVALID_SETTINGS', `${field} must be a number`],
+    [`program_settings_${column}_is_below_1_trillion`]: ['INVALID_SETTINGS', `${field} must be at most 999999999999.99`],
+    [`program_settings_${column}_has_at_most_2_decimals`]: ['INVALID_SETTINGS', `${field} must have at most 2 decimals (it is never rounded)`],
+  };
+}
 
 // Their messages are written for users and name the ids (and amounts) involved.
 const passMessageThrough: Record<string, ErrorCode> = {
   users_referred_by_is_not_self: 'SELF_REFERRAL',
   users_referral_is_acyclic: 'REFERRAL_CYCLE',
   refunds_do_not_exceed_the_purchase: 'REFUND_EXCEEDS_PURCHASE',
+  payouts_payout_exists: 'PAYOUT_NOT_FOUND',
+  payouts_status_changes_only_from_pending: 'PAYOUT_STATUS_CONFLICT',
 };
 
 /** A deadlock or a serialization failure: nothing was committed, and the same transaction may succeed if run again. */

@@ -1,6 +1,7 @@
-// Reading earning events and seq counters: for the feed, the subscriptions
-// and the events API. Every event is the JSON text the earning_events view
-// builds (docs/events.md), passed on unchanged.
+// Reading the events of users' seq streams (earnings, reversals, payouts)
+// and seq counters: for the feed, the subscriptions and the events API.
+// Every event is the JSON text the earning_events view builds
+// (docs/events.md), passed on unchanged.
 
 import type { Sql } from './db.js';
 
@@ -13,10 +14,12 @@ export interface EarningEventRecord {
 
 /** A user's events after a seq, oldest first. */
 export async function eventsAfter(sql: Sql, userId: number, after: number, limit: number): Promise<EarningEventRecord[]> {
+  // Ordered by the view's seq (not the int cast below), so that PostgreSQL
+  // reads both halves of the view in (user_id, seq) order and stops at limit.
   return sql<EarningEventRecord[]>`
-    SELECT user_id AS "userId", seq::int AS seq, event::text AS json FROM earning_events
-    WHERE user_id = ${userId} AND seq > ${after}
-    ORDER BY seq LIMIT ${limit}`;
+    SELECT e.user_id AS "userId", e.seq::int AS seq, e.event::text AS json FROM earning_events e
+    WHERE e.user_id = ${userId} AND e.seq > ${after}
+    ORDER BY e.seq LIMIT ${limit}`;
 }
 
 /** For several users at once, each user's events after its own seq: by user, then seq. */

@@ -28,6 +28,11 @@ export const errorCodes = [
   'INVALID_NAME',
   'INVALID_PHONE_NUMBER',
   'INVALID_REFERRED_BY',
+  'INVALID_SETTINGS',
+  'INVALID_PAYOUT_ID',
+  'INVALID_REFERENCE',
+  'INVALID_STATUS',
+  'INVALID_PERIOD',
   // Who asks
   'UNAUTHENTICATED',
   'INVALID_TOKEN',
@@ -42,6 +47,8 @@ export const errorCodes = [
   'SELF_REFERRAL',
   'REFERRAL_CYCLE',
   'IDEMPOTENCY_KEY_REUSED',
+  'PAYOUT_NOT_FOUND',
+  'PAYOUT_STATUS_CONFLICT',
   // Subscriptions
   'ALREADY_SUBSCRIBED',
   'NOT_SUBSCRIBED',
@@ -86,3 +93,6 @@ export const unknownUser = (userId: number) =>
 
 export const unknownPurchase = (purchaseId: string) =>
   new ProductError('PURCHASE_NOT_FOUND', `there is no purchase ${purchaseId}`);
+
+export const unknownPayout = (payoutId: string) =>
+  new ProductError('PAYOUT_NOT_FOUND', `there is no payout ${payoutId}`);

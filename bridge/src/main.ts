@@ -9,7 +9,7 @@ import { readConfig, redactDatabaseUrl, type Config } from './config.js';
 import { setUpDatabase } from './database-setup.js';
 import { connectDatabase, type Sql } from './db.js';
 import { startBridge, type Bridge } from './bridge.js';
-import type { EarningEvent } from './client/referral-client.js';
+import type { UserEvent } from './client/referral-client.js';
 import type { EarningEventRecord } from './earning-events.js';
 import type { EmbeddedDatabase } from './embedded-database.js';
 import { Failure, describe } from './failure.js';
@@ -57,10 +57,12 @@ function warnAboutOpenAccess(config: Config, log: Logger): void {
 }
 
 function logEarning(log: Logger, record: EarningEventRecord): void {
-  const event = JSON.parse(record.json) as EarningEvent;
+  const event = JSON.parse(record.json) as UserEvent;
   log.info(
     { event },
-    event.type === 'earning_reversed'
+    event.type !== 'earning_update' && event.type !== 'earning_reversed'
+      ? `payout: user ${event.userId}'s payout ${event.payoutId} of ${event.amount}${event.currency ? ` ${event.currency}` : ''} is ${event.status} [seq ${event.seq}]`
+      : event.type === 'earning_reversed'
       ? `reversal: user ${event.userId} ${event.amount} (level ${event.level}, rate ${event.rate}) by refund ${event.refundId} of ${event.refundAmount} ` +
           `on purchase ${event.purchaseId} of ${event.purchaseAmount} by user ${event.fromUserId} [seq ${event.seq}]`
       : `earning: user ${event.userId} earned ${event.amount} (level ${event.level}, rate ${event.rate}) ` +

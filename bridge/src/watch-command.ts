@@ -1,13 +1,14 @@
 // `npm run watch -- --user 2 [--url ws://localhost:3000/ws] [--token …]`: a
 // terminal client in the spirit of the original client.js, on the raw
-// WebSocket. Prints each earning, and each reversal of one by a refund
-// (negative, marked REVERSED), as a line with the user's totals as they stood
-// right after it (read from the bridge, which computes all money), and
-// reconnects with `after`, so it never misses or repeats an event.
+// WebSocket. Prints each earning, each reversal of one by a refund
+// (negative, marked REVERSED) and each payout event (marked PAYOUT), as a
+// line with the user's totals as they stood right after it (read from the
+// bridge, which computes all money), and reconnects with `after`, so it
+// never misses or repeats an event.
 
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
-import { createReferralClient, type EarningEvent, type EarningsSummary, type WebSocketConstructor } from './client/referral-client.js';
+import { createReferralClient, type EarningsSummary, type PayoutEvent, type UserEvent, type WebSocketConstructor } from './client/referral-client.js';
 
 const usage = 'usage: npm run watch -- --user <id> [--url ws://localhost:3000/ws] [--token <jwt>] [--after <seq>]';
 
@@ -50,9 +51,20 @@ const client = createReferralClient({
 const totals = (summary: EarningsSummary) =>
   `total ${summary.total} (${summary.levels.map((level) => `L${level.level} ${level.total}`).join(', ')})`;
 
+/** "#6  PAYOUT 1 of 99.99 INR paid (reference TX-1)": a payout moves money between states, never in or out of the total. */
+const describePayout = (event: PayoutEvent) =>
+  `#${event.seq}  PAYOUT ${event.payoutId} of ${event.amount}${event.currency ? ` ${event.currency}` : ''} ` +
+  (event.type === 'payout_created'
+    ? 'created (pending)'
+    : event.type === 'payout_paid'
+      ? `paid (reference ${event.reference})`
+      : `${event.status}${event.reason ? `: ${event.reason}` : ''}`);
+
 /** "#4  +10.00  level 1 …" for an earning, "#5  -10.00  REVERSED  level 1 …" for a reversal (its amount is already negative). */
-const describeEvent = (event: EarningEvent) =>
-  event.type === 'earning_reversed'
+const describeEvent = (event: UserEvent) =>
+  event.type !== 'earning_update' && event.type !== 'earning_reversed'
+    ? describePayout(event)
+    : event.type === 'earning_reversed'
     ? `#${event.seq}  ${event.amount}  REVERSED  level ${event.level} (rate ${event.rate}) from user ${event.fromUserId}, ` +
       `refund ${event.refundId} of ${event.refundAmount} on purchase ${event.purchaseId} of ${event.purchaseAmount}`
     : `#${event.seq}  +${event.amount}  level ${event.level} (rate ${event.rate}) from user ${event.fromUserId}, ` +

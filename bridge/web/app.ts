@@ -3,7 +3,7 @@
 // as they arrive over the raw WebSocket (resuming by itself after a drop),
 // and, when the bridge runs open, simulate a purchase.
 
-import { createReferralClient, ReferralApiError, type EarningEvent, type Subscription } from '../src/client/referral-client.js';
+import { createReferralClient, ReferralApiError, type UserEvent, type Subscription } from '../src/client/referral-client.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const client = () => createReferralClient({ baseUrl: location.origin, ...(token() ? { token: token()! } : {}) });
@@ -37,17 +37,20 @@ async function refreshTotals(userId: number): Promise<void> {
   }
 }
 
-function showEvent(event: EarningEvent): void {
+function showEvent(event: UserEvent): void {
   const item = document.createElement('li');
   item.dataset.seq = String(event.seq);
   const reversal = event.type === 'earning_reversed';
   item.classList.toggle('reversal', reversal);
-  // A reversal's amount is negative already.
-  const amount = Object.assign(document.createElement('span'), { className: 'amount', textContent: reversal ? event.amount : `+${event.amount}` });
+  const payout = event.type !== 'earning_update' && event.type !== 'earning_reversed';
+  // A reversal's amount is negative already; a payout's moves money between states, so it has no sign.
+  const amount = Object.assign(document.createElement('span'), { className: 'amount', textContent: reversal || payout ? event.amount : `+${event.amount}` });
   const what = Object.assign(document.createElement('span'), {
-    textContent: reversal
-      ? `reversed · level ${event.level} · refund ${event.refundId} of ${event.refundAmount} on purchase ${event.purchaseId} of ${event.purchaseAmount}`
-      : `level ${event.level} · from user ${event.fromUserId} · purchase ${event.purchaseId} of ${event.purchaseAmount}`,
+    textContent: payout
+      ? `payout ${event.payoutId} · ${event.status}${event.type === 'payout_paid' ? ` · reference ${event.reference}` : ''}`
+      : reversal
+        ? `reversed · level ${event.level} · refund ${event.refundId} of ${event.refundAmount} on purchase ${event.purchaseId} of ${event.purchaseAmount}`
+        : `level ${event.level} · from user ${event.fromUserId} · purchase ${event.purchaseId} of ${event.purchaseAmount}`,
   });
   const when = Object.assign(document.createElement('time'), {
     className: 'when', dateTime: event.createdAt, textContent: new Date(event.createdAt).toLocaleTimeString(),

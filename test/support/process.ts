@@ -26,7 +26,7 @@ export interface RunningCommand {
  */
 export function cleanEnvironment(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env = { ...process.env };
-  for (const name of ['DATABASE_URL', 'TEST_DATABASE_URL', 'DATA_DIR', 'EMBEDDED_PG_PORT', 'LOG_LEVEL', 'LOG_FORMAT', 'PORT', 'HOST', 'JWT_SECRET', 'API_KEY', 'NODE_ENV', 'LOG_EARNINGS', 'METRICS_TOKEN', 'TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'TWILIO_WHATSAPP_FROM', 'TWILIO_CONTENT_SID', 'TWILIO_REVERSAL_CONTENT_SID', 'PUBLIC_BASE_URL']) delete env[name];
+  for (const name of ['DATABASE_URL', 'TEST_DATABASE_URL', 'DATA_DIR', 'EMBEDDED_PG_PORT', 'LOG_LEVEL', 'LOG_FORMAT', 'PORT', 'HOST', 'JWT_SECRET', 'API_KEY', 'NODE_ENV', 'LOG_EARNINGS', 'METRICS_TOKEN', 'TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'TWILIO_WHATSAPP_FROM', 'TWILIO_CONTENT_SID', 'TWILIO_REVERSAL_CONTENT_SID', 'TWILIO_PAYOUT_CONTENT_SID', 'PUBLIC_BASE_URL']) delete env[name];
   return { ...env, LOG_FORMAT: 'json', PORT: '0', ...extra };
 }
 

@@ -1,8 +1,11 @@
-// A typed client for the bridge: purchases, refunds, summaries, event pages,
-// and live subscriptions that reconnect by themselves and resume with
-// `after`, so the caller sees every earning and reversal once, in seq order.
+// A typed client for the bridge: purchases, refunds, summaries, balances,
+// payouts and settings, event pages, and live subscriptions that reconnect
+// by themselves and resume with `after`, so the caller sees every event of
+// the user's stream (earnings, reversals, payouts) once, in seq order.
 // Works in browsers (their WebSocket) and in Node.js (pass the ws package's
 // WebSocket).
+
+import type { Balance, Payout, PayoutEvent, ProgramSettings } from './payout-types.js';
 
 /** A credit: a purchase earned the user `amount` (docs/events.md). */
 export interface EarningUpdate {
@@ -37,8 +40,15 @@ export interface EarningReversed {
   createdAt: string;
 }
 
-/** Every event on a user's seq stream: summing `amount` over all of them gives the user's total. */
+/** The events that change the user's total: summing their `amount` gives it. */
 export type EarningEvent = EarningUpdate | EarningReversed;
+
+export type * from './payout-types.js';
+
+/** Every event of a user's seq stream (docs/events.md). */
+export type UserEvent = EarningEvent | PayoutEvent;
+
+const userEventTypes = new Set(['earning_update', 'earning_reversed', 'payout_created', 'payout_paid', 'payout_failed', 'payout_canceled']);
 
 export interface PurchaseReceipt {
   purchase: { id: number; userId: number; amount: string; createdAt: string; idempotencyKey: string | null };
@@ -95,7 +105,7 @@ export interface ReferralClientOptions {
   wsUrl?: string;
   /** A JWT whose sub is the user (when the bridge has JWT_SECRET). */
   token?: string;
-  /** The API key for purchases, refunds and reading a purchase (when the bridge has API_KEY). */
+  /** The API key for purchases, refunds, payouts, settings and reading a purchase (when the bridge has API_KEY). */
   apiKey?: string;
   /** Defaults to globalThis.WebSocket. */
   WebSocket?: WebSocketConstructor;
@@ -112,7 +122,7 @@ export type SubscriptionStatus =
 export interface SubscribeOptions {
   /** The last seq already seen; events after it are delivered first. */
   after?: number;
-  onEvent(event: EarningEvent): void;
+  onEvent(event: UserEvent): void;
   onStatus?(status: SubscriptionStatus): void;
 }
 
@@ -126,10 +136,10 @@ export function createReferralClient(options: ReferralClientOptions) {
   const baseUrl = options.baseUrl.replace(/\/+$/, '');
   const wsUrl = options.wsUrl ?? `${baseUrl.replace(/^http/, 'ws')}/ws`;
 
-  /** Writes, and reads of a purchase, carry the API key; reads of a user's earnings, the user's token. */
-  async function request<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
-    const credential = method === 'POST' || path.startsWith('/api/purchases/') ? options.apiKey : options.token;
-    const response = await fetch(`${baseUrl}${path}`, {
+  /** Writes, and reads of a purchase or of every user's payouts, carry the API key; reads of a user's earnings, the user's token. */
+  async function send(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Response> {
+    const credential = method === 'POST' || path.startsWith('/api/purchases/') || path.startsWith('/api/payouts') ? options.apiKey : options.token;
+    return fetch(`${baseUrl}${path}`, {
       method,
       headers: {
         ...(body === undefined ? {} : { 'content-type': 'application/json' }),
@@ -138,6 +148,10 @@ export function createReferralClient(options: ReferralClientOptions) {
       },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
+  }
+
+  async function request<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+    const response = await send(method, path, body, headers);
     const answer = (await response.json()) as T & { error?: { code: string; message: string } };
     if (!response.ok) {
       throw new ReferralApiError(response.status, answer.error?.code ?? 'UNKNOWN', answer.error?.message ?? response.statusText);
@@ -172,9 +186,64 @@ export function createReferralClient(options: ReferralClientOptions) {
       return request('GET', `/api/earnings/${userId}${through === undefined ? '' : `?through=${through}`}`);
     },
 
-    async events(userId: number, page: { after?: number; limit?: number } = {}): Promise<EarningEvent[]> {
-      const answer = await request<{ events: EarningEvent[] }>('GET', `/api/earnings/${userId}/events?after=${page.after ?? 0}&limit=${page.limit ?? 100}`);
+    async events(userId: number, page: { after?: number; limit?: number } = {}): Promise<UserEvent[]> {
+      const answer = await request<{ events: UserEvent[] }>('GET', `/api/earnings/${userId}/events?after=${page.after ?? 0}&limit=${page.limit ?? 100}`);
       return answer.events;
+    },
+
+    /** The user's money by state, now: pending, available, in payout, paid, and their total. */
+    balance(userId: number): Promise<Balance> {
+      return request('GET', `/api/users/${userId}/balance`);
+    },
+
+    /** The user's payouts, newest first. */
+    async payouts(userId: number, page: { limit?: number } = {}): Promise<Payout[]> {
+      return (await request<{ payouts: Payout[] }>('GET', `/api/users/${userId}/payouts?limit=${page.limit ?? 100}`)).payouts;
+    },
+
+    /** The program's settings: holding period, minimum payout, minimum purchase amount, currency. */
+    settings(): Promise<ProgramSettings> {
+      return request('GET', '/api/settings');
+    },
+
+    /** Changes the settings given (holdingPeriod as an ISO 8601 duration); the others stay. */
+    changeSettings(change: Partial<Record<'holdingPeriod' | 'minimumPayout' | 'minimumPurchaseAmount' | 'currency', string>>): Promise<ProgramSettings> {
+      return request('POST', '/api/settings', change);
+    },
+
+    /** Pays every user whose available balance reaches the minimum payout (in whole cents); answers the payouts created. */
+    async createPayouts(): Promise<Payout[]> {
+      return (await request<{ payouts: Payout[] }>('POST', '/api/payouts', {})).payouts;
+    },
+
+    /** Every user's payouts after payout id `after`, oldest first; only those with `status` when given. */
+    async listPayouts(page: { status?: Payout['status']; after?: number; limit?: number } = {}): Promise<Payout[]> {
+      const query = new URLSearchParams({
+        ...(page.status ? { status: page.status } : {}), after: String(page.after ?? 0), limit: String(page.limit ?? 100),
+      });
+      return (await request<{ payouts: Payout[] }>('GET', `/api/payouts?${query}`)).payouts;
+    },
+
+    markPayoutPaid(payoutId: number, reference: string): Promise<Payout> {
+      return request('POST', `/api/payouts/${payoutId}/paid`, { reference });
+    },
+
+    markPayoutFailed(payoutId: number, reason?: string): Promise<Payout> {
+      return request('POST', `/api/payouts/${payoutId}/failed`, reason === undefined ? {} : { reason });
+    },
+
+    cancelPayout(payoutId: number, reason?: string): Promise<Payout> {
+      return request('POST', `/api/payouts/${payoutId}/cancel`, reason === undefined ? {} : { reason });
+    },
+
+    /** The payouts created from `from` to `to` (dates, UTC, both included) as CSV text, for a bank's bulk-transfer form. */
+    async payoutsCsv(period: { from: string; to: string; status?: Payout['status'] }): Promise<string> {
+      const response = await send('GET', `/api/payouts.csv?${new URLSearchParams(period)}`);
+      if (!response.ok) {
+        const answer = (await response.json()) as { error?: { code: string; message: string } };
+        throw new ReferralApiError(response.status, answer.error?.code ?? 'UNKNOWN', answer.error?.message ?? response.statusText);
+      }
+      return response.text();
     },
 
     /** Follows a user's earnings live, reconnecting with backoff and resuming where it stopped. */
@@ -204,11 +273,11 @@ export function createReferralClient(options: ReferralClientOptions) {
             subscriber.onStatus?.({ state: 'catching_up', after: frame.after as number });
           } else if (frame.type === 'live' && frame.userId === userId) {
             subscriber.onStatus?.({ state: 'live', lastSeq: Math.max(lastSeq, 0) });
-          } else if (frame.type === 'earning_update' || frame.type === 'earning_reversed') {
-            const event = frame as unknown as EarningEvent;
-            if (event.userId !== userId || event.seq <= lastSeq) return; // seen already
-            lastSeq = event.seq;
-            subscriber.onEvent(event);
+          } else if (typeof frame.seq === 'number' && frame.userId === userId) {
+            if (frame.seq <= lastSeq) return; // seen already
+            lastSeq = frame.seq;
+            // A type this client does not know is skipped, its seq remembered (docs/events.md).
+            if (userEventTypes.has(frame.type)) subscriber.onEvent(frame as unknown as UserEvent);
           } else if (frame.type === 'error') {
             const error = new ReferralApiError(0, String(frame.code), String(frame.message));
             if (['USER_NOT_FOUND', 'INVALID_MESSAGE', 'INVALID_AFTER'].includes(error.code)) stop(error);

@@ -1,10 +1,11 @@
 // Follows the earnings ledger live and hands each event to one consumer,
 // exactly once and in seq order per user. Three parts: the listen connection
-// (listen-connection.ts) says "something new in these ids" and "listening
-// again"; the cursors (seq-cursors.ts) know what each user has had; this
-// module loads events from the database and runs the catch-ups. A NOTIFY can
-// be missed, so every (re)connection of the listener and a slow periodic
-// reconcile catch up from the cursors.
+// (listen-connection.ts) says "something new in these ids" (or, for payout
+// events, "for these users") and "listening again"; the cursors
+// (seq-cursors.ts) know what each user has had; this module loads events
+// from the database and runs the catch-ups. A NOTIFY can be missed, so
+// every (re)connection of the listener and a slow periodic reconcile catch
+// up from the cursors.
 
 import type { Sql } from '../db.js';
 import { eventsAfterEach, eventsInIdRange, lastSeqOf, lastSeqs, type EarningEventRecord } from '../earning-events.js';
@@ -118,16 +119,21 @@ export function createEarningFeed(sql: Sql, log: Logger, options: EarningFeedOpt
   }
 
   function onHint(payload: string): void {
-    const range = parseHint(payload);
-    if (!range) {
+    const hint = parseHint(payload);
+    if (!hint) {
       log.warn({ payload }, 'ignoring an unreadable earnings notification; catching up instead');
       requestCatchUp('all');
       return;
     }
+    if ('users' in hint) {
+      // Payout events have no earning id: their hint names the users, who catch up by seq.
+      requestCatchUp(hint.users === 'all' ? 'all' : hint.users.filter((userId) => cursors.follows(userId)));
+      return;
+    }
     // Hints that arrive while a load runs merge into one range.
     pending.range = pending.range
-      ? { first: Math.min(pending.range.first, range.first), last: Math.max(pending.range.last, range.last) }
-      : range;
+      ? { first: Math.min(pending.range.first, hint.first), last: Math.max(pending.range.last, hint.last) }
+      : hint;
     schedule();
   }
 
@@ -231,12 +237,15 @@ export async function startEarningFeed(sql: Sql, log: Logger, consumer: EarningC
   return feed;
 }
 
-function parseHint(payload: string): IdRange | undefined {
+/** {"firstEarningId","lastEarningId","count"} from the earnings triggers; {"users":[2,5]} or {"users":"all"} from the payouts triggers. */
+function parseHint(payload: string): IdRange | { users: number[] | 'all' } | undefined {
   try {
-    const { firstEarningId, lastEarningId } = JSON.parse(payload) as Record<string, unknown>;
+    const { firstEarningId, lastEarningId, users } = JSON.parse(payload) as Record<string, unknown>;
     if (Number.isSafeInteger(firstEarningId) && Number.isSafeInteger(lastEarningId)) {
       return { first: firstEarningId as number, last: lastEarningId as number };
     }
+    if (users === 'all') return { users };
+    if (Array.isArray(users) && users.every((userId) => Number.isSafeInteger(userId))) return { users: users as number[] };
   } catch {
     // unreadable: the caller catches up instead
   }

@@ -16,6 +16,7 @@ import { eventsAfter } from '../earning-events.js';
 import { createUser, earningsSummary, userExists, type PurchaseOutcome, type PurchaseRequest } from '../ledger.js';
 import { purchaseDetails, type RefundOutcome, type RefundRequest } from '../refunds.js';
 import type { Request, Route } from './exchange.js';
+import { payoutRoutes } from './payout-routes.js';
 
 export interface RouteContext {
   sql: Sql;
@@ -138,6 +139,8 @@ export function apiRoutes({ sql, auth, log, whatsapp, recordPurchase, recordRefu
         return { status: 201, body: user };
       },
     },
+
+    ...payoutRoutes({ sql, auth, log }),
   ];
 }
 

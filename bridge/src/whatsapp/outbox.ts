@@ -7,7 +7,10 @@ import type { MessageVariables } from './message.js';
 export interface ClaimedMessage {
   id: string;
   userId: number;
-  earningId: string;
+  /** The earning or reversal the message is about; null for a paid payout's. */
+  earningId: string | null;
+  /** The payout_paid event the message is about; null for an earning's. */
+  payoutEventId: string | null;
   recipient: string;
   variables: MessageVariables;
   attempts: number;
@@ -33,7 +36,7 @@ export async function claimDueMessages(sql: Sql, worker: string, limit: number, 
     ) due
     WHERE message.id = due.id
     RETURNING message.id::text AS id, message.user_id AS "userId", message.earning_id::text AS "earningId",
-              message.recipient, message.variables, message.attempts`;
+              message.payout_event_id::text AS "payoutEventId", message.recipient, message.variables, message.attempts`;
 }
 
 /**
@@ -116,11 +119,12 @@ export async function outboxDepthByStatus(sql: Sql): Promise<Array<{ status: str
 export async function notificationsOf(sql: Sql, userId: number, limit: number): Promise<unknown[]> {
   const rows = await sql<{ notification: unknown }[]>`
     SELECT json_build_object(
-      'id', id, 'earningId', earning_id, 'status', status, 'attempts', attempts,
-      'twilioSid', twilio_sid, 'lastErrorCode', last_error_code, 'variables', variables,
-      'createdAt', iso_utc(created_at),
-      'updatedAt', iso_utc(updated_at)) AS notification
-    FROM whatsapp_outbox WHERE user_id = ${userId}
-    ORDER BY id DESC LIMIT ${limit}`;
+      'id', o.id, 'earningId', o.earning_id, 'payoutId', e.payout_id, 'status', o.status, 'attempts', o.attempts,
+      'twilioSid', o.twilio_sid, 'lastErrorCode', o.last_error_code, 'variables', o.variables,
+      'createdAt', iso_utc(o.created_at),
+      'updatedAt', iso_utc(o.updated_at)) AS notification
+    FROM whatsapp_outbox o LEFT JOIN payout_events e ON e.id = o.payout_event_id
+    WHERE o.user_id = ${userId}
+    ORDER BY o.id DESC LIMIT ${limit}`;
   return rows.map((row) => row.notification);
 }

@@ -20,7 +20,9 @@ type TwilioSettings = NonNullable<WhatsAppConfig['twilio']>;
  * without one is sent as a free-form body.
  */
 function messageParameters(settings: TwilioSettings, config: Pick<WhatsAppConfig, 'currencyLabel' | 'statusCallbackUrl'>, recipient: string, variables: MessageVariables) {
-  const contentSid = variables.kind === 'reversal' ? settings.reversalContentSid : settings.contentSid;
+  const contentSid = variables.kind === 'payout'
+    ? settings.payoutContentSid
+    : variables.kind === 'reversal' ? settings.reversalContentSid : settings.contentSid;
   return {
     from: settings.from,
     to: `whatsapp:${recipient}`,

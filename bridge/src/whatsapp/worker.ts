@@ -47,8 +47,12 @@ export async function startWhatsAppWorker(options: {
   log.info(sender
     ? `WhatsApp worker sending through Twilio, at most ${config.maxMessagesPerSecond} messages/s`
     : 'WhatsApp worker in LOG MODE: no Twilio credentials, so each message is logged (phone masked) and marked skipped');
-  if (sender && config.twilio?.contentSid && !config.twilio.reversalContentSid) {
-    log.warn('TWILIO_CONTENT_SID is set but TWILIO_REVERSAL_CONTENT_SID is not: reversal messages are sent as free-form bodies, '
+  const templates = [
+    ['TWILIO_REVERSAL_CONTENT_SID', 'reversal', config.twilio?.reversalContentSid],
+    ['TWILIO_PAYOUT_CONTENT_SID', 'payout', config.twilio?.payoutContentSid],
+  ] as const;
+  for (const [variable, what] of templates.filter(([, , templateSid]) => sender && config.twilio?.contentSid && !templateSid)) {
+    log.warn(`TWILIO_CONTENT_SID is set but ${variable} is not: ${what} messages are sent as free-form bodies, `
       + 'which WhatsApp delivers only within 24 hours of the recipient\'s last message (else 63016, undeliverable)');
   }
 
@@ -91,7 +95,10 @@ export async function startWhatsAppWorker(options: {
   }
 
   async function deliver(message: ClaimedMessage): Promise<void> {
-    const context = { outboxId: message.id, earningId: message.earningId, userId: message.userId, to: maskPhone(message.recipient), attempt: message.attempts };
+    const context = {
+      outboxId: message.id, earningId: message.earningId, payoutEventId: message.payoutEventId,
+      userId: message.userId, to: maskPhone(message.recipient), attempt: message.attempts,
+    };
     try {
       if (!sender) {
         log.info(context, `WhatsApp (log mode, not sent): ${messageBody(message.variables, config.currencyLabel)}`);

@@ -1,0 +1,138 @@
+// The HTTP API of the commission lifecycle: the program's settings, a user's
+// balance by state and payouts, and the operator's payouts (create, list,
+// mark paid, failed or canceled, export as CSV). Handlers check the shape of
+// a request and pass it on; the database decides and computes.
+
+import type { Auth } from '../auth.js';
+import { bearerToken } from '../auth.js';
+import type { Sql } from '../db.js';
+import { unknownUser } from '../errors.js';
+import {
+  asObject, onlyFields, parseLimit, parseOptionalText, parsePayoutId, parsePayoutStatus, parsePeriod, parseReference, parseSettingsChange, parseUserId,
+} from '../input.js';
+import { userExists } from '../ledger.js';
+import type { Logger } from '../log.js';
+import { balanceOf, createPayouts, listPayouts, payoutById, payoutsForExport, payoutsOf, settlePayout, type Settlement } from '../payouts.js';
+import { changeSettings, readSettings } from '../program-settings.js';
+import { csvRecord } from './csv.js';
+import type { Request, Route } from './exchange.js';
+
+const maxPayoutsPerPage = 1000;
+
+export function payoutRoutes({ sql, auth, log }: { sql: Sql; auth: Auth; log: Logger }): Route[] {
+  /** POST /api/payouts/:payoutId/<action>: the body each action reads, and the move it asks for. */
+  const settle = (pattern: string, read: (body: Record<string, unknown>) => Settlement): Route => ({
+    method: 'POST',
+    pattern,
+    async handler(request) {
+      auth.authorizeWrite(request.header('authorization'));
+      const payoutId = parsePayoutId(request.params[0]);
+      const payout = await settlePayout(sql, payoutId, read(asObject(await request.json())));
+      log.info({ payoutId, userId: payout.userId, status: payout.status }, `payout ${payoutId} of ${payout.amount} to user ${payout.userId} is ${payout.status}`);
+      return { status: 200, body: payout };
+    },
+  });
+  const reason = (body: Record<string, unknown>) => parseOptionalText(onlyFields(body, ['reason']).reason, 'INVALID_REASON', 'reason', 500);
+
+  return [
+    {
+      method: 'GET',
+      pattern: '/api/settings',
+      // The program's terms concern every participant and hold no secret.
+      handler: async () => ({ status: 200, body: await readSettings(sql) }),
+    },
+
+    {
+      method: 'POST',
+      pattern: '/api/settings',
+      async handler(request) {
+        auth.authorizeWrite(request.header('authorization'));
+        const settings = await changeSettings(sql, parseSettingsChange(asObject(await request.json())));
+        log.info({ settings }, 'program settings changed');
+        return { status: 200, body: settings };
+      },
+    },
+
+    {
+      method: 'GET',
+      pattern: '/api/users/:userId/balance',
+      async handler(request) {
+        const userId = userIdParameter(request);
+        await auth.authorizeRead(userId, bearerToken(request.header('authorization')));
+        return { status: 200, body: await balanceOf(sql, userId) };
+      },
+    },
+
+    {
+      method: 'GET',
+      pattern: '/api/users/:userId/payouts',
+      async handler(request) {
+        const userId = userIdParameter(request);
+        await auth.authorizeRead(userId, bearerToken(request.header('authorization')));
+        const limit = parseLimit(request.query.get('limit'), maxPayoutsPerPage, 100);
+        if (!(await userExists(sql, userId))) throw unknownUser(userId);
+        return { status: 200, body: { userId, payouts: await payoutsOf(sql, userId, limit) } };
+      },
+    },
+
+    {
+      method: 'GET',
+      pattern: '/api/payouts',
+      async handler(request) {
+        auth.authorizeWrite(request.header('authorization'));
+        const status = parsePayoutStatus(request.query.get('status'));
+        const after = request.query.get('after');
+        const limit = parseLimit(request.query.get('limit'), maxPayoutsPerPage, 100);
+        const payouts = await listPayouts(sql, { status, after: after ? parsePayoutId(after, 'query') : '0', limit });
+        return { status: 200, body: { payouts } };
+      },
+    },
+
+    {
+      method: 'POST',
+      pattern: '/api/payouts',
+      async handler(request) {
+        auth.authorizeWrite(request.header('authorization'));
+        const payouts = await createPayouts(sql, (sqlState) => log.warn({ sqlState }, 'create_payouts() met a concurrent transaction; running it again'));
+        log.info({ payoutIds: payouts.map((payout) => payout.id) }, `created ${payouts.length} payout(s)`);
+        return { status: payouts.length > 0 ? 201 : 200, body: { payouts } };
+      },
+    },
+
+    {
+      method: 'GET',
+      pattern: '/api/payouts.csv',
+      async handler(request) {
+        auth.authorizeWrite(request.header('authorization'));
+        const period = parsePeriod(request.query.get('from'), request.query.get('to'));
+        const rows = await payoutsForExport(sql, period, parsePayoutStatus(request.query.get('status')));
+        const text = [false, false, true, false, true, false, true, false];
+        const csv = csvRecord(['id', 'user_id', 'user_name', 'amount', 'currency', 'status', 'reference', 'created_at'])
+          + rows.map((row) => csvRecord([row.id, row.userId, row.userName, row.amount, row.currency, row.status, row.reference, row.createdAt], text)).join('');
+        return {
+          status: 200,
+          body: csv,
+          contentType: 'text/csv; charset=utf-8; header=present',
+          headers: { 'content-disposition': `attachment; filename="payouts-${period.from}-to-${period.to}.csv"` },
+        };
+      },
+    },
+
+    {
+      method: 'GET',
+      pattern: '/api/payouts/:payoutId',
+      async handler(request) {
+        auth.authorizeWrite(request.header('authorization'));
+        return { status: 200, body: await payoutById(sql, parsePayoutId(request.params[0])) };
+      },
+    },
+
+    settle('/api/payouts/:payoutId/paid', (body) => ({ status: 'paid', reference: parseReference(onlyFields(body, ['reference']).reference) })),
+    settle('/api/payouts/:payoutId/failed', (body) => ({ status: 'failed', reason: reason(body) })),
+    settle('/api/payouts/:payoutId/cancel', (body) => ({ status: 'canceled', reason: reason(body) })),
+  ];
+}
+
+function userIdParameter(request: Request): number {
+  return parseUserId(request.params[0], { source: 'path' });
+}
