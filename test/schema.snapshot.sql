@@ -154,10 +154,10 @@ ALTER TABLE public.earning_sequences ADD CONSTRAINT earning_sequences_pkey PRIMA
 -- constraint public.earning_sequences earning_sequences_user_id_fkey
 ALTER TABLE public.earning_sequences ADD CONSTRAINT earning_sequences_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id);
 
--- constraint public.earnings earnings_credit_is_available_after_it_is_credit
+-- constraint public.earnings earnings_credit_is_available_after_it_is_credited
 ALTER TABLE public.earnings ADD CONSTRAINT earnings_credit_is_available_after_it_is_credited CHECK (((refund_id IS NOT NULL) OR (available_at >= created_at)));
 
--- constraint public.earnings earnings_credit_is_positive_and_reversal_negati
+-- constraint public.earnings earnings_credit_is_positive_and_reversal_negative
 ALTER TABLE public.earnings ADD CONSTRAINT earnings_credit_is_positive_and_reversal_negative CHECK (
 CASE
     WHEN (refund_id IS NULL) THEN (amount > (0)::numeric)
@@ -233,7 +233,7 @@ ALTER TABLE public.payouts ADD CONSTRAINT payouts_pkey PRIMARY KEY (id);
 -- constraint public.payouts payouts_reason_is_at_most_500_characters
 ALTER TABLE public.payouts ADD CONSTRAINT payouts_reason_is_at_most_500_characters CHECK ((length(reason) <= 500));
 
--- constraint public.payouts payouts_reason_is_for_a_failed_or_canceled_payou
+-- constraint public.payouts payouts_reason_is_for_a_failed_or_canceled_payout
 ALTER TABLE public.payouts ADD CONSTRAINT payouts_reason_is_for_a_failed_or_canceled_payout CHECK (((reason IS NULL) OR (status = ANY (ARRAY['failed'::text, 'canceled'::text]))));
 
 -- constraint public.payouts payouts_reference_has_no_control_characters
@@ -254,43 +254,43 @@ ALTER TABLE public.payouts ADD CONSTRAINT payouts_status_is_known CHECK ((status
 -- constraint public.payouts payouts_user_id_fkey
 ALTER TABLE public.payouts ADD CONSTRAINT payouts_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id);
 
--- constraint public.program_settings program_settings_currency_has_no_spaces
+-- constraint public.program_settings program_settings_currency_has_no_spaces_or_control_characters
 ALTER TABLE public.program_settings ADD CONSTRAINT program_settings_currency_has_no_spaces_or_control_characters CHECK ((currency !~ '[[:space:][:cntrl:]]'::text));
 
--- constraint public.program_settings program_settings_currency_is_at_most_10
+-- constraint public.program_settings program_settings_currency_is_at_most_10_characters
 ALTER TABLE public.program_settings ADD CONSTRAINT program_settings_currency_is_at_most_10_characters CHECK ((length(currency) <= 10));
 
 -- constraint public.program_settings program_settings_has_one_row
 ALTER TABLE public.program_settings ADD CONSTRAINT program_settings_has_one_row CHECK (one_row);
 
--- constraint public.program_settings program_settings_holding_period_is_at_m
+-- constraint public.program_settings program_settings_holding_period_is_at_most_3650_days
 ALTER TABLE public.program_settings ADD CONSTRAINT program_settings_holding_period_is_at_most_3650_days CHECK ((holding_period <= '3650 days'::interval));
 
--- constraint public.program_settings program_settings_holding_period_is_not_
+-- constraint public.program_settings program_settings_holding_period_is_not_negative
 ALTER TABLE public.program_settings ADD CONSTRAINT program_settings_holding_period_is_not_negative CHECK ((holding_period >= '00:00:00'::interval));
 
--- constraint public.program_settings program_settings_minimum_payout_has_at_
+-- constraint public.program_settings program_settings_minimum_payout_has_at_most_2_decimals
 ALTER TABLE public.program_settings ADD CONSTRAINT program_settings_minimum_payout_has_at_most_2_decimals CHECK ((minimum_payout = round(minimum_payout, 2)));
 
--- constraint public.program_settings program_settings_minimum_payout_is_a_nu
+-- constraint public.program_settings program_settings_minimum_payout_is_a_number
 ALTER TABLE public.program_settings ADD CONSTRAINT program_settings_minimum_payout_is_a_number CHECK ((minimum_payout <> 'NaN'::numeric));
 
--- constraint public.program_settings program_settings_minimum_payout_is_belo
+-- constraint public.program_settings program_settings_minimum_payout_is_below_1_trillion
 ALTER TABLE public.program_settings ADD CONSTRAINT program_settings_minimum_payout_is_below_1_trillion CHECK ((minimum_payout < ('1000000000000'::bigint)::numeric));
 
--- constraint public.program_settings program_settings_minimum_payout_is_not_
+-- constraint public.program_settings program_settings_minimum_payout_is_not_negative
 ALTER TABLE public.program_settings ADD CONSTRAINT program_settings_minimum_payout_is_not_negative CHECK ((minimum_payout >= (0)::numeric));
 
--- constraint public.program_settings program_settings_minimum_purchase_amoun
+-- constraint public.program_settings program_settings_minimum_purchase_amount_has_at_most_2_decimals
 ALTER TABLE public.program_settings ADD CONSTRAINT program_settings_minimum_purchase_amount_has_at_most_2_decimals CHECK ((minimum_purchase_amount = round(minimum_purchase_amount, 2)));
 
--- constraint public.program_settings program_settings_minimum_purchase_amoun
-ALTER TABLE public.program_settings ADD CONSTRAINT program_settings_minimum_purchase_amount_is_below_1_trillion CHECK ((minimum_purchase_amount < ('1000000000000'::bigint)::numeric));
-
--- constraint public.program_settings program_settings_minimum_purchase_amoun
+-- constraint public.program_settings program_settings_minimum_purchase_amount_is_a_number
 ALTER TABLE public.program_settings ADD CONSTRAINT program_settings_minimum_purchase_amount_is_a_number CHECK ((minimum_purchase_amount <> 'NaN'::numeric));
 
--- constraint public.program_settings program_settings_minimum_purchase_amoun
+-- constraint public.program_settings program_settings_minimum_purchase_amount_is_below_1_trillion
+ALTER TABLE public.program_settings ADD CONSTRAINT program_settings_minimum_purchase_amount_is_below_1_trillion CHECK ((minimum_purchase_amount < ('1000000000000'::bigint)::numeric));
+
+-- constraint public.program_settings program_settings_minimum_purchase_amount_is_not_negative
 ALTER TABLE public.program_settings ADD CONSTRAINT program_settings_minimum_purchase_amount_is_not_negative CHECK ((minimum_purchase_amount >= (0)::numeric));
 
 -- constraint public.program_settings program_settings_pkey
@@ -299,10 +299,10 @@ ALTER TABLE public.program_settings ADD CONSTRAINT program_settings_pkey PRIMARY
 -- constraint public.purchase_refund_totals purchase_refund_totals_pkey
 ALTER TABLE public.purchase_refund_totals ADD CONSTRAINT purchase_refund_totals_pkey PRIMARY KEY (purchase_id);
 
--- constraint public.purchase_refund_totals purchase_refund_totals_purchase_i
+-- constraint public.purchase_refund_totals purchase_refund_totals_purchase_id_fkey
 ALTER TABLE public.purchase_refund_totals ADD CONSTRAINT purchase_refund_totals_purchase_id_fkey FOREIGN KEY (purchase_id) REFERENCES public.purchases(id);
 
--- constraint public.purchase_refund_totals purchase_refund_totals_refunded_i
+-- constraint public.purchase_refund_totals purchase_refund_totals_refunded_is_positive
 ALTER TABLE public.purchase_refund_totals ADD CONSTRAINT purchase_refund_totals_refunded_is_positive CHECK ((refunded > (0)::numeric));
 
 -- constraint public.purchases purchases_amount_has_at_most_2_decimals
@@ -317,7 +317,7 @@ ALTER TABLE public.purchases ADD CONSTRAINT purchases_amount_is_at_most_99999999
 -- constraint public.purchases purchases_amount_is_positive
 ALTER TABLE public.purchases ADD CONSTRAINT purchases_amount_is_positive CHECK ((amount > (0)::numeric));
 
--- constraint public.purchases purchases_idempotency_key_is_1_to_200_characte
+-- constraint public.purchases purchases_idempotency_key_is_1_to_200_characters
 ALTER TABLE public.purchases ADD CONSTRAINT purchases_idempotency_key_is_1_to_200_characters CHECK (((length(idempotency_key) >= 1) AND (length(idempotency_key) <= 200)));
 
 -- constraint public.purchases purchases_idempotency_key_is_visible_ascii
@@ -338,7 +338,7 @@ ALTER TABLE public.referral_rates ADD CONSTRAINT referral_rates_level_is_1_to_5 
 -- constraint public.referral_rates referral_rates_pkey
 ALTER TABLE public.referral_rates ADD CONSTRAINT referral_rates_pkey PRIMARY KEY (level);
 
--- constraint public.referral_rates referral_rates_rate_is_above_0_and_at_mos
+-- constraint public.referral_rates referral_rates_rate_is_above_0_and_at_most_1
 ALTER TABLE public.referral_rates ADD CONSTRAINT referral_rates_rate_is_above_0_and_at_most_1 CHECK (((rate > (0)::numeric) AND (rate <= (1)::numeric)));
 
 -- constraint public.referral_tree_version referral_tree_version_has_one_row
@@ -392,7 +392,7 @@ ALTER TABLE public.whatsapp_outbox ADD CONSTRAINT whatsapp_outbox_earning_id_fke
 -- constraint public.whatsapp_outbox whatsapp_outbox_earning_id_key
 ALTER TABLE public.whatsapp_outbox ADD CONSTRAINT whatsapp_outbox_earning_id_key UNIQUE (earning_id);
 
--- constraint public.whatsapp_outbox whatsapp_outbox_is_about_one_earning_or_
+-- constraint public.whatsapp_outbox whatsapp_outbox_is_about_one_earning_or_payout
 ALTER TABLE public.whatsapp_outbox ADD CONSTRAINT whatsapp_outbox_is_about_one_earning_or_payout CHECK (((earning_id IS NULL) <> (payout_event_id IS NULL)));
 
 -- constraint public.whatsapp_outbox whatsapp_outbox_payout_event_id_fkey
@@ -419,7 +419,7 @@ ALTER TABLE public.whatsapp_outbox ADD CONSTRAINT whatsapp_outbox_user_id_fkey F
 -- index public.earnings earnings_credit_purchase_id_level_key
 CREATE UNIQUE INDEX earnings_credit_purchase_id_level_key ON public.earnings USING btree (purchase_id, level) WHERE (refund_id IS NULL);
 
--- index public.earnings earnings_reversal_refund_id_reverses_earning_id
+-- index public.earnings earnings_reversal_refund_id_reverses_earning_id_key
 CREATE UNIQUE INDEX earnings_reversal_refund_id_reverses_earning_id_key ON public.earnings USING btree (refund_id, reverses_earning_id) WHERE (refund_id IS NOT NULL);
 
 -- index public.earnings earnings_user_id_level_idx
@@ -558,7 +558,7 @@ CREATE VIEW public.user_balances AS
            FROM public.payouts
           GROUP BY payouts.user_id) held ON held.user_id = u.id;
 
--- function public.append_payout_events(payout_ids bigint[], user_ids integ
+-- function public.append_payout_events(payout_ids bigint[], user_ids integer[], event_types text[])
 CREATE OR REPLACE FUNCTION public.append_payout_events(payout_ids bigint[], user_ids integer[], event_types text[])
  RETURNS void
  LANGUAGE plpgsql
@@ -721,7 +721,7 @@ AS $function$
   SELECT currency FROM program_settings
 $function$
 
--- function public.settle_payout(payout_id bigint, status text, reference t
+-- function public.settle_payout(payout_id bigint, status text, reference text, reason text)
 CREATE OR REPLACE FUNCTION public.settle_payout(payout_id bigint, status text, reference text, reason text)
  RETURNS public.payouts
  LANGUAGE plpgsql
@@ -1393,7 +1393,7 @@ CREATE TRIGGER tg_earning_sequences__forbid_delete BEFORE DELETE ON public.earni
 -- trigger public.earning_sequences tg_earning_sequences__forbid_truncate
 CREATE TRIGGER tg_earning_sequences__forbid_truncate BEFORE TRUNCATE ON public.earning_sequences FOR EACH STATEMENT EXECUTE FUNCTION public.tg__forbid_truncate();
 
--- trigger public.earning_sequences tg_earning_sequences__only_from_the_le
+-- trigger public.earning_sequences tg_earning_sequences__only_from_the_ledger
 CREATE TRIGGER tg_earning_sequences__only_from_the_ledger BEFORE INSERT OR UPDATE ON public.earning_sequences FOR EACH STATEMENT EXECUTE FUNCTION public.tg_earning_sequences__only_from_the_ledger();
 
 -- trigger public.earnings tg_earnings__forbid_changes
@@ -1441,13 +1441,13 @@ CREATE TRIGGER tg_program_settings__keep_the_one_row BEFORE INSERT OR DELETE OR 
 -- trigger public.program_settings tg_program_settings__stamp_updated_at
 CREATE TRIGGER tg_program_settings__stamp_updated_at BEFORE UPDATE ON public.program_settings FOR EACH ROW EXECUTE FUNCTION public.tg_program_settings__stamp_updated_at();
 
--- trigger public.purchase_refund_totals tg_purchase_refund_totals__forbid
+-- trigger public.purchase_refund_totals tg_purchase_refund_totals__forbid_truncate
 CREATE TRIGGER tg_purchase_refund_totals__forbid_truncate BEFORE TRUNCATE ON public.purchase_refund_totals FOR EACH STATEMENT EXECUTE FUNCTION public.tg__forbid_truncate();
 
--- trigger public.purchase_refund_totals tg_purchase_refund_totals__only_f
+-- trigger public.purchase_refund_totals tg_purchase_refund_totals__only_from_the_ledger
 CREATE TRIGGER tg_purchase_refund_totals__only_from_the_ledger BEFORE INSERT OR DELETE OR UPDATE ON public.purchase_refund_totals FOR EACH STATEMENT EXECUTE FUNCTION public.tg_purchase_refund_totals__only_from_the_ledger();
 
--- trigger public.purchases tg_purchases__advance_identity_past_explicit_i
+-- trigger public.purchases tg_purchases__advance_identity_past_explicit_ids
 CREATE TRIGGER tg_purchases__advance_identity_past_explicit_ids AFTER INSERT ON public.purchases REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.tg__advance_identity_past_explicit_ids();
 
 -- trigger public.purchases tg_purchases__credit_referrers

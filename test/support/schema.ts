@@ -43,9 +43,10 @@ export async function describeSchema(sql: postgres.Sql): Promise<string> {
           WHERE p.oid NOT IN (SELECT objid FROM extension_members)
         ),
         objects (kind, name, definition) AS (
-            SELECT 'schema', nspname, format('CREATE SCHEMA %I;', nspname) FROM schemas WHERE nspname <> 'public'
+            -- text, not name: a name column would cut every object's name at 63 bytes, and the order with it.
+            SELECT 'schema', nspname::text, format('CREATE SCHEMA %I;', nspname) FROM schemas WHERE nspname <> 'public'
           UNION ALL
-            SELECT 'extension', extname, format('CREATE EXTENSION %I;', extname) FROM pg_extension WHERE extname <> 'plpgsql'
+            SELECT 'extension', extname::text, format('CREATE EXTENSION %I;', extname) FROM pg_extension WHERE extname <> 'plpgsql'
           UNION ALL
             SELECT 'type', format('%I.%I', s.nspname, t.typname), CASE t.typtype
               WHEN 'e' THEN format('CREATE TYPE %I.%I AS ENUM (%s);', s.nspname, t.typname,
