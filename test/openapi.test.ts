@@ -61,6 +61,15 @@ describe('the OpenAPI description', () => {
     ['/api/users', 'post', '/api/users', 201, { name: 'Gil', phoneNumber: '+4915112345678', referredBy: '{referrer}' }],
     ['/api/users', 'post', '/api/users', 422, { referredBy: 999999 }],
     ['/api/users/{userId}/notifications', 'get', '/api/users/{referrer}/notifications', 200, undefined],
+    ['/api/users/{userId}/referrals', 'get', '/api/users/{referrer}/referrals', 200, undefined],
+    ['/api/users/{userId}/referrals', 'get', '/api/users/{referrer}/referrals?limit=0', 400, undefined],
+    ['/api/users/{userId}/referrals', 'get', '/api/users/999999/referrals', 404, undefined],
+    ['/api/users/{userId}/earnings/daily', 'get', '/api/users/{referrer}/earnings/daily?days=7', 200, undefined],
+    ['/api/users/{userId}/earnings/daily', 'get', '/api/users/{referrer}/earnings/daily?days=0', 400, undefined],
+    ['/api/program/totals', 'get', '/api/program/totals', 200, undefined],
+    ['/api/program/top-referrers', 'get', '/api/program/top-referrers', 200, undefined],
+    ['/api/program/top-referrers', 'get', '/api/program/top-referrers?limit=x', 400, undefined],
+    ['/api/whatsapp/outbox', 'get', '/api/whatsapp/outbox', 200, undefined],
     ['/health', 'get', '/health', 200, undefined],
   ])('%s %s answers as described (%s → %i)', async (template, method, path, status, body) => {
     const users = await createBuyerWithTwoReferrers(db.sql);

@@ -33,6 +33,7 @@ export const errorCodes = [
   'INVALID_REFERENCE',
   'INVALID_STATUS',
   'INVALID_PERIOD',
+  'INVALID_DAYS',
   // Who asks
   'UNAUTHENTICATED',
   'INVALID_TOKEN',

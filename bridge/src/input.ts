@@ -97,6 +97,16 @@ export function parseLimit(value: string | null, max: number, fallback: number):
   return limit;
 }
 
+/** How many days back a daily series reaches ("days"), today (UTC) included: 1 to `max`; `fallback` when absent. */
+export function parseDays(value: string | null, max: number, fallback: number): number {
+  if (value === null || value === '') return fallback;
+  const days = Number(wholeNumberText(value, true));
+  if (!Number.isInteger(days) || days < 1 || days > max) {
+    throw new ProductError('INVALID_DAYS', `days must be a whole number from 1 to ${max}`, { source: 'query' });
+  }
+  return days;
+}
+
 /**
  * An amount as decimal text for NUMERIC, exactly as sent: a JSON number's own
  * digits, or a string of one. Range and decimals are the database's to check

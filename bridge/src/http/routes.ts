@@ -16,6 +16,7 @@ import { eventsAfter } from '../earning-events.js';
 import { createUser, earningsSummary, userExists, type PurchaseOutcome, type PurchaseRequest } from '../ledger.js';
 import { purchaseDetails, type RefundOutcome, type RefundRequest } from '../refunds.js';
 import type { Request, Route } from './exchange.js';
+import { dashboardRoutes } from './dashboard-routes.js';
 import { payoutRoutes } from './payout-routes.js';
 
 export interface RouteContext {
@@ -141,6 +142,7 @@ export function apiRoutes({ sql, auth, log, whatsapp, recordPurchase, recordRefu
     },
 
     ...payoutRoutes({ sql, auth, log }),
+    ...dashboardRoutes({ sql, auth }),
   ];
 }
 

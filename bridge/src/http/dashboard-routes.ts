@@ -1,0 +1,71 @@
+// The HTTP API behind the dashboard: a user's downline and earnings per day
+// (read with that user's token, as their earnings are), and the operator's
+// program totals, top referrers and WhatsApp outbox depth (with the API key,
+// as the operator's payouts are).
+
+import type { Auth } from '../auth.js';
+import { bearerToken } from '../auth.js';
+import { dailyEarnings, programTotals, referralsOf, topReferrersThisMonth } from '../dashboard.js';
+import type { Sql } from '../db.js';
+import { parseDays, parseLimit, parseUserId } from '../input.js';
+import { outboxDepthByStatus } from '../whatsapp/outbox.js';
+import type { Request, Route } from './exchange.js';
+
+export function dashboardRoutes({ sql, auth }: { sql: Sql; auth: Auth }): Route[] {
+  return [
+    {
+      method: 'GET',
+      pattern: '/api/users/:userId/referrals',
+      async handler(request) {
+        const userId = userIdParameter(request);
+        await auth.authorizeRead(userId, bearerToken(request.header('authorization')));
+        const limit = parseLimit(request.query.get('limit'), 1000, 500);
+        return { status: 200, body: await referralsOf(sql, userId, limit) };
+      },
+    },
+
+    {
+      method: 'GET',
+      pattern: '/api/users/:userId/earnings/daily',
+      async handler(request) {
+        const userId = userIdParameter(request);
+        await auth.authorizeRead(userId, bearerToken(request.header('authorization')));
+        const days = parseDays(request.query.get('days'), 366, 30);
+        return { status: 200, body: await dailyEarnings(sql, userId, days) };
+      },
+    },
+
+    {
+      method: 'GET',
+      pattern: '/api/program/totals',
+      async handler(request) {
+        auth.authorizeWrite(request.header('authorization'));
+        return { status: 200, body: await programTotals(sql) };
+      },
+    },
+
+    {
+      method: 'GET',
+      pattern: '/api/program/top-referrers',
+      async handler(request) {
+        auth.authorizeWrite(request.header('authorization'));
+        const limit = parseLimit(request.query.get('limit'), 100, 10);
+        return { status: 200, body: await topReferrersThisMonth(sql, limit) };
+      },
+    },
+
+    {
+      method: 'GET',
+      pattern: '/api/whatsapp/outbox',
+      async handler(request) {
+        auth.authorizeWrite(request.header('authorization'));
+        const depth = (await outboxDepthByStatus(sql)).sort((a, b) => a.status.localeCompare(b.status));
+        return { status: 200, body: { depth } };
+      },
+    },
+  ];
+}
+
+function userIdParameter(request: Request): number {
+  return parseUserId(request.params[0], { source: 'path' });
+}
