@@ -1,102 +1,23 @@
 // A typed client for the bridge: purchases, refunds, summaries, balances,
-// payouts and settings, event pages, and live subscriptions that reconnect
-// by themselves and resume with `after`, so the caller sees every event of
-// the user's stream (earnings, reversals, payouts) once, in seq order.
-// Works in browsers (their WebSocket) and in Node.js (pass the ws package's
-// WebSocket).
+// payouts and settings, the dashboard's reads, event pages, and live
+// subscriptions that reconnect by themselves and resume with `after`
+// (subscription.ts). Works in browsers and in Node.js (pass the ws
+// package's WebSocket).
 
-import type { Balance, Payout, PayoutEvent, ProgramSettings } from './payout-types.js';
+import { ReferralApiError } from './api-error.js';
+import type { DailyEarnings, EarningsSummary, Notification, OutboxDepth, PurchaseDetails, PurchaseReceipt, Referrals, ProgramTotals, RefundReceipt, TopReferrers } from './api-types.js';
+import type { UserEvent } from './event-types.js';
+import type { Balance, Payout, ProgramSettings } from './payout-types.js';
+import { subscribe, type SubscribeOptions, type Subscription, type WebSocketConstructor } from './subscription.js';
 
-/** A credit: a purchase earned the user `amount` (docs/events.md). */
-export interface EarningUpdate {
-  type: 'earning_update';
-  userId: number;
-  seq: number;
-  earningId: number;
-  purchaseId: number;
-  fromUserId: number;
-  level: number;
-  rate: string;
-  amount: string;
-  purchaseAmount: string;
-  createdAt: string;
-}
-
-/** A reversal: a refund took back part or all of earning reversesEarningId; `amount` is negative. */
-export interface EarningReversed {
-  type: 'earning_reversed';
-  userId: number;
-  seq: number;
-  earningId: number;
-  reversesEarningId: number;
-  refundId: number;
-  purchaseId: number;
-  fromUserId: number;
-  level: number;
-  rate: string;
-  amount: string;
-  refundAmount: string;
-  purchaseAmount: string;
-  createdAt: string;
-}
-
-/** The events that change the user's total: summing their `amount` gives it. */
-export type EarningEvent = EarningUpdate | EarningReversed;
-
+export { ReferralApiError } from './api-error.js';
+export type * from './api-types.js';
+export type * from './event-types.js';
 export type * from './payout-types.js';
+export type { SubscribeOptions, Subscription, SubscriptionStatus, WebSocketConstructor } from './subscription.js';
 
-/** Every event of a user's seq stream (docs/events.md). */
-export type UserEvent = EarningEvent | PayoutEvent;
-
-const userEventTypes = new Set(['earning_update', 'earning_reversed', 'payout_created', 'payout_paid', 'payout_failed', 'payout_canceled']);
-
-export interface PurchaseReceipt {
-  purchase: { id: number; userId: number; amount: string; createdAt: string; idempotencyKey: string | null };
-  earnings: Array<{ userId: number; level: number; rate: string; amount: string; seq: number }>;
-}
-
-export interface RefundReceipt {
-  refund: { id: number; purchaseId: number; amount: string; reason: string | null; createdAt: string; idempotencyKey: string | null };
-  reversals: Array<{ earningId: number; reversesEarningId: number; userId: number; level: number; rate: string; amount: string; seq: number }>;
-}
-
-export interface PurchaseDetails {
-  purchase: PurchaseReceipt['purchase'];
-  refunded: string;
-  leftToRefund: string;
-  earnings: Array<{ earningId: number; userId: number; level: number; rate: string; amount: string; seq: number }>;
-  refunds: RefundReceipt[];
-}
-
-export interface EarningsSummary {
-  userId: number;
-  /** Net of reversals. */
-  total: string;
-  /** count: the level's credits; reversals: its reversals. */
-  levels: Array<{ level: number; total: string; count: number; reversals: number }>;
-}
-
-/** An error answer of the bridge: its HTTP status (or WebSocket close code) and stable code. */
-export class ReferralApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'ReferralApiError';
-  }
-}
-
-interface MinimalWebSocket {
-  send(data: string): void;
-  close(code?: number): void;
-  onopen: ((event: unknown) => void) | null;
-  onmessage: ((event: { data: unknown }) => void) | null;
-  onclose: ((event: { code: number; reason: string }) => void) | null;
-  onerror: ((event: unknown) => void) | null;
-}
-export type WebSocketConstructor = new (url: string) => MinimalWebSocket;
+/** Paths the operator reads with the API key (besides every POST). */
+const operatorPaths = ['/api/purchases/', '/api/payouts', '/api/program/', '/api/whatsapp/'];
 
 export interface ReferralClientOptions {
   /** The bridge's HTTP address, e.g. http://localhost:3000. */
@@ -105,40 +26,19 @@ export interface ReferralClientOptions {
   wsUrl?: string;
   /** A JWT whose sub is the user (when the bridge has JWT_SECRET). */
   token?: string;
-  /** The API key for purchases, refunds, payouts, settings and reading a purchase (when the bridge has API_KEY). */
+  /** The API key for purchases, refunds, payouts, settings, the program's figures and reading a purchase (when the bridge has API_KEY). */
   apiKey?: string;
   /** Defaults to globalThis.WebSocket. */
   WebSocket?: WebSocketConstructor;
-}
-
-export type SubscriptionStatus =
-  | { state: 'connecting' }
-  | { state: 'live'; lastSeq: number }
-  /** The bridge sends earlier events from the database at this connection's pace (docs/websocket.md). */
-  | { state: 'catching_up'; after: number }
-  | { state: 'reconnecting'; inMs: number; closeCode: number }
-  | { state: 'stopped'; error?: ReferralApiError };
-
-export interface SubscribeOptions {
-  /** The last seq already seen; events after it are delivered first. */
-  after?: number;
-  onEvent(event: UserEvent): void;
-  onStatus?(status: SubscriptionStatus): void;
-}
-
-export interface Subscription {
-  /** The last seq delivered to onEvent: resume from here next time. */
-  readonly lastSeq: number;
-  close(): void;
 }
 
 export function createReferralClient(options: ReferralClientOptions) {
   const baseUrl = options.baseUrl.replace(/\/+$/, '');
   const wsUrl = options.wsUrl ?? `${baseUrl.replace(/^http/, 'ws')}/ws`;
 
-  /** Writes, and reads of a purchase or of every user's payouts, carry the API key; reads of a user's earnings, the user's token. */
+  /** Writes, and the operator's reads (a purchase, every user's payouts, the program), carry the API key; reads of a user's, the user's token. */
   async function send(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Response> {
-    const credential = method === 'POST' || path.startsWith('/api/purchases/') || path.startsWith('/api/payouts') ? options.apiKey : options.token;
+    const credential = method === 'POST' || operatorPaths.some((prefix) => path.startsWith(prefix)) ? options.apiKey : options.token;
     return fetch(`${baseUrl}${path}`, {
       method,
       headers: {
@@ -219,7 +119,8 @@ export function createReferralClient(options: ReferralClientOptions) {
     /** Every user's payouts after payout id `after`, oldest first; only those with `status` when given. */
     async listPayouts(page: { status?: Payout['status']; after?: number; limit?: number } = {}): Promise<Payout[]> {
       const query = new URLSearchParams({
-        ...(page.status ? { status: page.status } : {}), after: String(page.after ?? 0), limit: String(page.limit ?? 100),
+        // The first page has no `after` (the bridge reads after=0 as a bad payout id).
+        ...(page.status ? { status: page.status } : {}), ...(page.after ? { after: String(page.after) } : {}), limit: String(page.limit ?? 100),
       });
       return (await request<{ payouts: Payout[] }>('GET', `/api/payouts?${query}`)).payouts;
     },
@@ -246,71 +147,39 @@ export function createReferralClient(options: ReferralClientOptions) {
       return response.text();
     },
 
+    /** The people the user referred, theirs, and so on, each with what they generated for the user. */
+    referrals(userId: number): Promise<Referrals> {
+      return request('GET', `/api/users/${userId}/referrals`);
+    },
+
+    /** The user's earnings per UTC day for the last `days` days (default 30), today last. */
+    dailyEarnings(userId: number, days = 30): Promise<DailyEarnings> {
+      return request('GET', `/api/users/${userId}/earnings/daily?days=${days}`);
+    },
+
+    /** The user's WhatsApp messages and their delivery status, newest first. */
+    async notifications(userId: number, page: { limit?: number } = {}): Promise<Notification[]> {
+      return (await request<{ notifications: Notification[] }>('GET', `/api/users/${userId}/notifications?limit=${page.limit ?? 50}`)).notifications;
+    },
+
+    /** The program's totals, and what the last hour added (the API key). */
+    programTotals(): Promise<ProgramTotals> {
+      return request('GET', '/api/program/totals');
+    },
+
+    /** The users who earned most this month (the API key). */
+    topReferrers(limit = 10): Promise<TopReferrers> {
+      return request('GET', `/api/program/top-referrers?limit=${limit}`);
+    },
+
+    /** The WhatsApp outbox's rows by status (the API key). */
+    outboxDepth(): Promise<OutboxDepth> {
+      return request('GET', '/api/whatsapp/outbox');
+    },
+
     /** Follows a user's earnings live, reconnecting with backoff and resuming where it stopped. */
     subscribe(userId: number, subscriber: SubscribeOptions): Subscription {
-      const WebSocketImplementation = options.WebSocket ?? (globalThis as unknown as { WebSocket: WebSocketConstructor }).WebSocket;
-      let lastSeq = subscriber.after ?? -1;
-      let socket: MinimalWebSocket | undefined;
-      let closed = false;
-      let failures = 0;
-      let retry: ReturnType<typeof setTimeout> | undefined;
-
-      const connect = () => {
-        subscriber.onStatus?.({ state: 'connecting' });
-        socket = new WebSocketImplementation(wsUrl);
-        socket.onopen = () => {
-          socket!.send(JSON.stringify({
-            type: 'subscribe', userId, ...(lastSeq >= 0 ? { after: lastSeq } : {}), ...(options.token ? { token: options.token } : {}),
-          }));
-        };
-        socket.onmessage = ({ data }) => {
-          const frame = JSON.parse(String(data)) as { type: string } & Record<string, unknown>;
-          if (frame.type === 'subscribed') {
-            failures = 0;
-            if (lastSeq < 0) lastSeq = frame.lastSeq as number;
-            subscriber.onStatus?.({ state: 'live', lastSeq });
-          } else if (frame.type === 'catching_up' && frame.userId === userId) {
-            subscriber.onStatus?.({ state: 'catching_up', after: frame.after as number });
-          } else if (frame.type === 'live' && frame.userId === userId) {
-            subscriber.onStatus?.({ state: 'live', lastSeq: Math.max(lastSeq, 0) });
-          } else if (typeof frame.seq === 'number' && frame.userId === userId) {
-            if (frame.seq <= lastSeq) return; // seen already
-            lastSeq = frame.seq;
-            // A type this client does not know is skipped, its seq remembered (docs/events.md).
-            if (userEventTypes.has(frame.type)) subscriber.onEvent(frame as unknown as UserEvent);
-          } else if (frame.type === 'error') {
-            const error = new ReferralApiError(0, String(frame.code), String(frame.message));
-            if (['USER_NOT_FOUND', 'INVALID_MESSAGE', 'INVALID_AFTER'].includes(error.code)) stop(error);
-          }
-        };
-        socket.onerror = () => undefined; // onclose follows
-        socket.onclose = ({ code, reason }) => {
-          if (closed) return;
-          if (code === 4401 || code === 4403) {
-            stop(new ReferralApiError(code, reason || 'UNAUTHENTICATED', 'the bridge refused the token'));
-            return;
-          }
-          failures += 1;
-          const inMs = Math.min(30_000, 250 * 2 ** Math.min(failures, 7)) * (0.5 + Math.random() / 2);
-          subscriber.onStatus?.({ state: 'reconnecting', inMs: Math.round(inMs), closeCode: code });
-          retry = setTimeout(connect, inMs);
-        };
-      };
-
-      const stop = (error?: ReferralApiError) => {
-        closed = true;
-        if (retry) clearTimeout(retry);
-        socket?.close(1000);
-        subscriber.onStatus?.(error ? { state: 'stopped', error } : { state: 'stopped' });
-      };
-
-      connect();
-      return {
-        get lastSeq() {
-          return Math.max(lastSeq, 0);
-        },
-        close: () => stop(),
-      };
+      return subscribe({ wsUrl, token: options.token, WebSocket: options.WebSocket }, userId, subscriber);
     },
   };
 }
