@@ -1,97 +1,145 @@
-// The live earnings page: choose a user, see their totals by level and a
-// feed of earnings (and of their reversals by refunds, negative and marked)
-// as they arrive over the raw WebSocket (resuming by itself after a drop),
-// and, when the bridge runs open, simulate a purchase.
+// The referrer's dashboard (/?user=2): balance by state, history (the latest
+// 50 events, then live ones, "load older" pages back by seq), earnings per
+// day, downline, payouts and WhatsApp messages. Every number is the API's;
+// the live stream only says when to read again.
 
-import { createReferralClient, ReferralApiError, type UserEvent, type Subscription } from '../src/client/referral-client.js';
+import { createReferralClient, ReferralApiError, type ReferralClient, type Subscription, type UserEvent } from '../src/client/referral-client.js';
+import { drawDailyChart } from './chart.js';
+import { $, coalesced, showConnection, showProblem } from './dom.js';
+import { createHistory } from './history.js';
+import { showBalance, showDownline, showNotifications, showPayouts } from './panels.js';
 
-const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
-const client = () => createReferralClient({ baseUrl: location.origin, ...(token() ? { token: token()! } : {}) });
-const token = () => $<HTMLInputElement>('token').value.trim() || undefined;
+const pageSize = 50;
+let currency = '';
+const timeline = createHistory($('history'), () => currency);
+let session: { userId: number; client: ReferralClient; subscription?: Subscription; stopped: boolean } | undefined;
 
-let subscription: Subscription | undefined;
-let watchedUser: number | undefined;
+function open(userId: number, token: string | undefined): void {
+  close();
+  showProblem('');
+  timeline.clear();
+  $('dashboard').hidden = false;
+  $('who').textContent = `User ${userId}`;
+  window.history.replaceState(null, '', `?user=${userId}`);
+  const client = createReferralClient({ baseUrl: location.origin, ...(token ? { token } : {}) });
+  const current: NonNullable<typeof session> = { userId, client, stopped: false };
+  session = current;
 
-function setStatus(text: string, kind: 'live' | 'catching-up' | 'problem' | '' = ''): void {
-  const status = $('status');
-  status.textContent = text;
-  status.className = `status ${kind}`;
-  document.body.classList.toggle('live', kind === 'live');
-}
+  const read = <T>(load: () => Promise<T>, show: (answer: T) => void) => coalesced(async () => {
+    try {
+      const answer = await load();
+      if (!current.stopped) show(answer);
+    } catch (error) {
+      failed(current, error);
+    }
+  }, 700);
+  const refresh = {
+    money: read(async () => Promise.all([client.balance(userId), client.dailyEarnings(userId, 30)]), ([balance, daily]) => {
+      if (currency !== balance.currency) {
+        currency = balance.currency;
+        timeline.redraw();
+      }
+      showBalance(balance);
+      drawDailyChart(document.querySelector<SVGSVGElement>('#chart')!, $<HTMLTableSectionElement>('chart-table'), $('chart-caption'), daily);
+    }),
+    downline: read(() => client.referrals(userId), showDownline),
+    payouts: read(() => client.payouts(userId, { limit: 20 }), showPayouts),
+    notifications: read(() => client.notifications(userId, { limit: 20 }), showNotifications),
+  };
+  Object.values(refresh).forEach((run) => run());
 
-async function refreshTotals(userId: number): Promise<void> {
-  try {
-    const summary = await client().summary(userId);
-    if (userId !== watchedUser) return;
-    $('total').textContent = summary.total;
-    $('levels').replaceChildren(...summary.levels.map((level) => {
-      const item = document.createElement('li');
-      item.innerHTML = `Level ${level.level}<strong></strong><span class="muted"></span>`;
-      item.querySelector('strong')!.textContent = level.total;
-      item.querySelector('span')!.textContent = `${level.count} earning${level.count === 1 ? '' : 's'}` +
-        (level.reversals > 0 ? `, ${level.reversals} reversal${level.reversals === 1 ? '' : 's'}` : '');
-      return item;
-    }));
-  } catch (error) {
-    setStatus(error instanceof ReferralApiError ? error.message : 'Cannot reach the bridge.', 'problem');
-  }
-}
-
-function showEvent(event: UserEvent): void {
-  const item = document.createElement('li');
-  item.dataset.seq = String(event.seq);
-  const reversal = event.type === 'earning_reversed';
-  item.classList.toggle('reversal', reversal);
-  const payout = event.type !== 'earning_update' && event.type !== 'earning_reversed';
-  // A reversal's amount is negative already; a payout's moves money between states, so it has no sign.
-  const amount = Object.assign(document.createElement('span'), { className: 'amount', textContent: reversal || payout ? event.amount : `+${event.amount}` });
-  const what = Object.assign(document.createElement('span'), {
-    textContent: payout
-      ? `payout ${event.payoutId} · ${event.status}${event.type === 'payout_paid' ? ` · reference ${event.reference}` : ''}`
-      : reversal
-        ? `reversed · level ${event.level} · refund ${event.refundId} of ${event.refundAmount} on purchase ${event.purchaseId} of ${event.purchaseAmount}`
-        : `level ${event.level} · from user ${event.fromUserId} · purchase ${event.purchaseId} of ${event.purchaseAmount}`,
-  });
-  const when = Object.assign(document.createElement('time'), {
-    className: 'when', dateTime: event.createdAt, textContent: new Date(event.createdAt).toLocaleTimeString(),
-  });
-  item.append(amount, what, when);
-  $('feed').prepend(item);
-  $('feed-empty').hidden = true;
-}
-
-function watch(userId: number): void {
-  subscription?.close();
-  watchedUser = userId;
-  $('feed').replaceChildren();
-  $('feed-empty').hidden = false;
-  history.replaceState(null, '', `?user=${userId}`);
-  void refreshTotals(userId);
-  subscription = client().subscribe(userId, {
+  // Events wait for the next frame and are drawn together: 50 a second cost one layout a frame.
+  let queued: UserEvent[] = [];
+  const flush = () => {
+    const events = queued;
+    queued = [];
+    timeline.add(events);
+    showCount();
+    refresh.money();
+    if (events.some((event) => event.type.startsWith('earning'))) refresh.downline();
+    if (events.some((event) => event.type.startsWith('payout'))) refresh.payouts();
+    refresh.notifications();
+  };
+  let historyLoaded = false;
+  current.subscription = client.subscribe(userId, {
     onEvent(event) {
-      showEvent(event);
-      void refreshTotals(userId);
+      if (queued.push(event) === 1) requestAnimationFrame(flush);
     },
     onStatus(status) {
-      if (status.state === 'live') setStatus(`Watching user ${userId} — live.`, 'live');
-      if (status.state === 'connecting') setStatus(`Connecting to user ${userId}…`);
-      if (status.state === 'catching_up') setStatus(`Catching up: earlier events of user ${userId} arrive at this connection's pace…`, 'catching-up');
-      if (status.state === 'reconnecting') setStatus(`Connection lost; reconnecting in ${Math.ceil(status.inMs / 1000)} s…`, 'problem');
-      if (status.state === 'stopped' && status.error) setStatus(status.error.message, 'problem');
+      if (current.stopped) return;
+      if (status.state === 'connecting') showConnection('connecting', 'Connecting…');
+      if (status.state === 'catching_up') showConnection('catching-up', 'Catching up…');
+      if (status.state === 'reconnecting') showConnection('reconnecting', `Reconnecting in ${Math.ceil(status.inMs / 1000)} s`);
+      if (status.state === 'stopped') failed(current, status.error);
+      if (status.state !== 'live') return;
+      showConnection('live', 'Live');
+      if (!historyLoaded) {
+        historyLoaded = true;
+        void loadPage(current, Math.max(0, status.lastSeq - pageSize), Math.min(pageSize, status.lastSeq));
+      }
     },
   });
 }
+
+/** Events after seq `after`, at most `limit` of them, into the history. */
+async function loadPage(current: NonNullable<typeof session>, after: number, limit: number): Promise<void> {
+  const older = $<HTMLButtonElement>('load-older');
+  older.disabled = true;
+  try {
+    if (limit > 0) timeline.add(await current.client.events(current.userId, { after, limit }));
+  } catch (error) {
+    failed(current, error);
+  }
+  const oldest = timeline.oldestSeq() ?? 1;
+  older.disabled = oldest <= 1;
+  older.textContent = oldest <= 1 ? 'This is the beginning' : 'Load older';
+  showCount();
+}
+
+const showCount = () => {
+  $('history-count').textContent = `${timeline.size()} shown`;
+};
+
+function failed(current: NonNullable<typeof session>, error: unknown): void {
+  if (current.stopped) return;
+  if (error instanceof ReferralApiError && [401, 403, 404, 4401, 4403].includes(error.status)) {
+    // Refused: show why, and nothing of the user's.
+    close();
+    $('dashboard').hidden = true;
+    timeline.clear();
+    showConnection('stopped', 'Stopped');
+    showProblem(error.status === 404
+      ? `There is no user ${current.userId}.`
+      : `The token was refused for user ${current.userId}: ${error.message}. Enter a token for this user.`);
+    return;
+  }
+  if (error === undefined) return;
+  showProblem(error instanceof ReferralApiError ? `${error.code}: ${error.message}` : 'Cannot reach the bridge; retrying.');
+}
+
+function close(): void {
+  if (!session) return;
+  session.stopped = true;
+  session.subscription?.close();
+  session = undefined;
+}
+
+$('load-older').addEventListener('click', () => {
+  const oldest = timeline.oldestSeq();
+  if (session && oldest !== undefined && oldest > 1) void loadPage(session, Math.max(0, oldest - 1 - pageSize), Math.min(pageSize, oldest - 1));
+});
 
 $('watch-form').addEventListener('submit', (event) => {
   event.preventDefault();
-  watch(Number($<HTMLInputElement>('user-id').value));
+  open(Number($<HTMLInputElement>('user-id').value), $<HTMLInputElement>('token').value.trim() || undefined);
 });
 
 $('purchase-form').addEventListener('submit', async (event) => {
   event.preventDefault();
   const result = $('purchase-result');
   try {
-    const receipt = await client().purchase({ userId: Number($<HTMLInputElement>('buyer-id').value), amount: $<HTMLInputElement>('amount').value });
+    const receipt = await createReferralClient({ baseUrl: location.origin })
+      .purchase({ userId: Number($<HTMLInputElement>('buyer-id').value), amount: $<HTMLInputElement>('amount').value });
     result.textContent = `Purchase ${receipt.purchase.id}: ${receipt.earnings.map((earning) => `user ${earning.userId} +${earning.amount}`).join(', ') || 'no referrer to credit'}`;
   } catch (error) {
     result.textContent = error instanceof ReferralApiError ? `${error.code}: ${error.message}` : 'Cannot reach the bridge.';
@@ -101,13 +149,22 @@ $('purchase-form').addEventListener('submit', async (event) => {
 async function start(): Promise<void> {
   const health = (await fetch('/health').then((response) => response.json()).catch(() => undefined)) as
     | { auth?: { reads: string; writes: string } } | undefined;
-  $('token-label').hidden = health?.auth?.reads !== 'jwt';
+  const needsToken = health?.auth?.reads === 'jwt';
+  $('token-label').hidden = !needsToken;
   $('purchase-form').hidden = health?.auth?.writes !== 'open';
   const requested = Number(new URLSearchParams(location.search).get('user'));
-  if (Number.isInteger(requested) && requested > 0) {
-    $<HTMLInputElement>('user-id').value = String(requested);
-    watch(requested);
+  if (!Number.isInteger(requested) || requested < 1) {
+    showConnection('idle', 'Not watching');
+    return;
   }
+  $<HTMLInputElement>('user-id').value = String(requested);
+  if (needsToken) {
+    showConnection('idle', 'Waiting for a token');
+    showProblem(`This bridge needs a token for user ${requested}: enter it and press Open.`);
+    $('token').focus();
+    return;
+  }
+  open(requested, undefined);
 }
 
 void start();
