@@ -2,9 +2,11 @@
 // the bridge's earning feed turns those hints into every event, exactly once
 // and in seq order, even when its listen connection is killed mid-stream.
 
+import postgres from 'postgres';
 import { pino } from 'pino';
 import { describe, expect, test } from 'vitest';
 import { startEarningFeed, type EarningEventRecord } from '../bridge/src/feed/earning-feed.js';
+import { parseEarningsNotification } from '../bridge/src/feed/notification.js';
 import { useTestDatabase } from './support/database.js';
 import { createBuyerWithReferrer, createBuyerWithTwoReferrers, createUser } from './support/referrals.js';
 import { killListeners, waitFor } from './support/wait.js';
@@ -13,7 +15,7 @@ const db = useTestDatabase();
 const silent = pino({ level: 'silent' });
 
 describe('pg_notify on the earnings channel', () => {
-  test('a LISTEN connection is told of every earning, and no payload comes near 8000 bytes', async () => {
+  test('a LISTEN connection is told of every earning: the events themselves when they fit in 8000 bytes, else their id range', async () => {
     const { buyer } = await createBuyerWithTwoReferrers(db.sql);
     const { buyer: oneLevelBuyer } = await createBuyerWithReferrer(db.sql);
     const listener = db.connect({ max: 1 });
@@ -32,12 +34,22 @@ describe('pg_notify on the earnings channel', () => {
       const earnings = await db.sql<{ id: string }[]>`SELECT id::text FROM earnings WHERE id > ${before} ORDER BY id`;
       expect(earnings).toHaveLength(2 + 3 + 10_000 * 2);
       await waitFor('one notification per crediting statement', () => payloads.length === 3);
+      for (const payload of payloads) expect(Buffer.byteLength(payload)).toBeLessThan(8000);
 
-      const hints = payloads.map((payload) => JSON.parse(payload) as { firstEarningId: number; lastEarningId: number; count: number });
-      expect(hints.map((hint) => hint.count)).toEqual([2, 3, 20_000]);
-      for (const payload of payloads) expect(Buffer.byteLength(payload)).toBeLessThan(100);
-      const covered = earnings.filter(({ id }) =>
-        hints.some((hint) => Number(id) >= hint.firstEarningId && Number(id) <= hint.lastEarningId));
+      const notifications = payloads.map((payload) => parseEarningsNotification(payload));
+      expect(notifications.map((notification) => notification?.kind)).toEqual(['events', 'events', 'range']);
+      // Carried events are the view's, byte for byte, in earning id order.
+      for (const notification of notifications.slice(0, 2)) {
+        if (notification?.kind !== 'events') throw new Error('expected events');
+        const fromTheView = await db.sql<EarningEventRecord[]>`
+          SELECT user_id AS "userId", seq::int AS seq, event::text AS json FROM earning_events
+          WHERE earning_id BETWEEN ${notification.range.first} AND ${notification.range.last} ORDER BY earning_id`;
+        expect(notification.events).toEqual(fromTheView);
+      }
+      expect(notifications.map((notification) => notification?.kind === 'events' && notification.events.length)).toEqual([2, 3, false]);
+      expect(JSON.parse(payloads[2]!)).toMatchObject({ count: 20_000 });
+      const covered = earnings.filter(({ id }) => notifications.some((notification) =>
+        notification?.kind !== 'users' && Number(id) >= notification!.range.first && Number(id) <= notification!.range.last));
       expect(covered).toHaveLength(earnings.length);
     } finally {
       await listener.end();
@@ -56,7 +68,9 @@ describe('pg_notify on the earnings channel', () => {
       }).catch(() => undefined);
       await db.sql`INSERT INTO purchases (user_id, amount) VALUES (${buyer}, 30)`;
       await waitFor('the committed purchase\'s notification', () => payloads.length >= 1);
-      expect(payloads.map((payload) => JSON.parse(payload).count)).toEqual([1]);
+      const notifications = payloads.map((payload) => parseEarningsNotification(payload));
+      expect(notifications).toHaveLength(1);
+      expect(notifications[0]?.kind === 'events' && notifications[0].events.map((event) => JSON.parse(event.json).amount)).toEqual(['1.50']);
     } finally {
       await listener.end();
     }
@@ -120,6 +134,32 @@ describe('the earning feed', () => {
       await waitFor('two new events', () => delivered.length >= 2);
       expect(delivered.map((event) => JSON.parse(event.json).amount).sort()).toEqual(['0.20', '1.00']);
       expect(delivered.map((event) => event.seq)).toEqual([2, 2]);
+    } finally {
+      await feed.stop();
+      await feedSql.end();
+    }
+  });
+
+  test('delivers the events a notification carries without reading them back, and a large statement\'s from the table', async () => {
+    const { buyer } = await createBuyerWithTwoReferrers(db.sql);
+    // The feed's own queries, as postgres.js sends them.
+    const queries: string[] = [];
+    const feedSql = postgres(db.url, { max: 2, onnotice: () => undefined, debug: (_connection, query) => queries.push(query) });
+    const delivered: EarningEventRecord[] = [];
+    const feed = await startEarningFeed(feedSql, silent, (event) => delivered.push(event), {
+      scope: 'all', reconcileEveryMs: 60_000, connectListener: () => db.connect({ max: 1 }),
+    });
+    try {
+      queries.length = 0;
+      await db.sql`INSERT INTO purchases (user_id, amount) VALUES (${buyer}, 20)`;
+      await waitFor('the two carried events', () => delivered.length >= 2);
+      expect(queries.filter((query) => query.includes('earning_events'))).toEqual([]);
+
+      await db.sql`INSERT INTO purchases (user_id, amount) SELECT ${buyer}::int, 1 FROM generate_series(1, 100)`;
+      await waitFor('the 200 events of the large statement', () => delivered.length >= 202);
+      expect(queries.filter((query) => query.includes('earning_events')).length).toBeGreaterThan(0);
+      expect(delivered).toHaveLength(202);
+      expect(delivered.filter((event) => event.userId === buyer)).toEqual([]);
     } finally {
       await feed.stop();
       await feedSql.end();

@@ -3,6 +3,7 @@
 // is never refunded beyond its amount; and refunds and reversals are as
 // append-only as the rest of the ledger.
 
+import { parseEarningsNotification } from '../bridge/src/feed/notification.js';
 import { describe, expect, test } from 'vitest';
 import { useTestDatabase, type Sql } from './support/database.js';
 import { createBuyerWithTwoReferrers, createUser, purchase } from './support/referrals.js';
@@ -338,9 +339,13 @@ describe('announcing reversals', () => {
       await waitFor('the refund\'s notification', () => payloads.length >= 1);
       const reversalIds = (await db.sql<{ id: string }[]>`
         SELECT id::text FROM earnings WHERE purchase_id = ${purchaseId} AND refund_id IS NOT NULL ORDER BY id`).map((row) => Number(row.id));
-      expect(payloads.map((payload) => JSON.parse(payload))).toEqual([
-        { firstEarningId: reversalIds[0], lastEarningId: reversalIds.at(-1), count: 4 },
-      ]);
+      // Four reversals fit in one notification: it carries them.
+      const notifications = payloads.map((payload) => parseEarningsNotification(payload));
+      expect(notifications).toEqual([{
+        kind: 'events',
+        range: { first: reversalIds[0], last: reversalIds.at(-1) },
+        events: reversalIds.map(() => expect.objectContaining({ json: expect.stringContaining('"type":"earning_reversed"') })),
+      }]);
     } finally {
       await listener.end();
     }

@@ -1,9 +1,11 @@
 // Follows the earnings ledger live and hands each event to one consumer,
 // exactly once and in seq order per user. Three parts: the listen connection
-// (listen-connection.ts) says "something new in these ids" (or, for payout
-// events, "for these users") and "listening again"; the cursors
-// (seq-cursors.ts) know what each user has had; this module loads events
-// from the database and runs the catch-ups. A NOTIFY can be missed, so
+// (listen-connection.ts) passes on each notification, which carries a
+// statement's events when they fit, else says "something new in these ids"
+// (or, for payout events, "for these users") (notification.ts), and says
+// "listening again"; the cursors (seq-cursors.ts) know what each user has
+// had; this module delivers carried events, loads the others from the
+// database and runs the catch-ups. A NOTIFY can be missed, so a seq gap,
 // every (re)connection of the listener and a slow periodic reconcile catch
 // up from the cursors.
 
@@ -13,6 +15,7 @@ import { describe } from '../failure.js';
 import type { Logger } from '../log.js';
 import { settleWithin } from '../settle.js';
 import { ListenConnection } from './listen-connection.js';
+import { parseEarningsNotification, type IdRange } from './notification.js';
 import { SeqCursors } from './seq-cursors.js';
 
 export type { EarningEventRecord };
@@ -42,11 +45,6 @@ export interface EarningFeedOptions {
   onSeqGap?: () => void;
 }
 
-interface IdRange {
-  first: number;
-  last: number;
-}
-
 const retryAfterErrorMs = 1000;
 
 /** A feed that follows nothing yet: start() gives it its consumer and starts listening. */
@@ -54,8 +52,11 @@ export function createEarningFeed(sql: Sql, log: Logger, options: EarningFeedOpt
   const cursors = new SeqCursors(options.scope === 'all');
   /** Users being followed whose starting point is still being read. */
   const starting = new Map<number, Promise<number>>();
-  /** Work waiting for the drain loop: catch-ups take precedence over hints. */
-  const pending = { all: false, users: new Set<number>(), range: undefined as IdRange | undefined };
+  /**
+   * Work waiting for the drain loop: catch-ups first, then id ranges to
+   * load, then events that came in their notification (which need no read).
+   */
+  const pending = { all: false, users: new Set<number>(), range: undefined as IdRange | undefined, carried: [] as EarningEventRecord[] };
   /** idle: created, nothing delivered; running: delivering; stopped: final. */
   let mode: 'idle' | 'running' | 'stopped' = 'idle';
   let consumer: EarningConsumer | undefined;
@@ -79,7 +80,7 @@ export function createEarningFeed(sql: Sql, log: Logger, options: EarningFeedOpt
     },
   });
 
-  const hasWork = () => pending.all || pending.users.size > 0 || pending.range !== undefined;
+  const hasWork = () => pending.all || pending.users.size > 0 || pending.range !== undefined || pending.carried.length > 0;
 
   function schedule(): void {
     if (draining || mode !== 'running') return;
@@ -97,10 +98,16 @@ export function createEarningFeed(sql: Sql, log: Logger, options: EarningFeedOpt
           pending.all = false;
           pending.users.clear();
           await catchUp(users);
-        } else {
-          const range = pending.range!;
+        } else if (pending.range) {
+          const range = pending.range;
           pending.range = undefined;
           await deliverRange(range);
+        } else {
+          const events = pending.carried;
+          pending.carried = [];
+          // A gap means a notification was missed (or is still being loaded): read from the table.
+          const gaps = deliver(events);
+          if (gaps.length > 0) await deliverAfterCursors(gaps);
         }
       }
     } catch (error) {
@@ -108,6 +115,7 @@ export function createEarningFeed(sql: Sql, log: Logger, options: EarningFeedOpt
       // Whatever was lost is recovered by a catch-up, which needs the database.
       log.warn({ err: describe(error) }, 'earning feed could not load events; catching up shortly');
       pending.range = undefined;
+      pending.carried = [];
       setTimeout(() => requestCatchUp('all'), retryAfterErrorMs).unref();
     }
   }
@@ -119,22 +127,30 @@ export function createEarningFeed(sql: Sql, log: Logger, options: EarningFeedOpt
   }
 
   function onHint(payload: string): void {
-    const hint = parseHint(payload);
-    if (!hint) {
+    const notification = parseEarningsNotification(payload);
+    if (!notification) {
       log.warn({ payload }, 'ignoring an unreadable earnings notification; catching up instead');
       requestCatchUp('all');
       return;
     }
-    if ('users' in hint) {
-      // Payout events have no earning id: their hint names the users, who catch up by seq.
-      requestCatchUp(hint.users === 'all' ? 'all' : hint.users.filter((userId) => cursors.follows(userId)));
-      return;
+    switch (notification.kind) {
+      case 'users':
+        // Payout events have no earning id: their hint names the users, who catch up by seq.
+        requestCatchUp(notification.users === 'all' ? 'all' : notification.users.filter((userId) => cursors.follows(userId)));
+        return;
+      case 'events':
+        for (const event of notification.events) if (cursors.follows(event.userId)) pending.carried.push(event);
+        schedule();
+        return;
+      case 'range': {
+        // Hints that arrive while a load runs merge into one range.
+        const { range } = notification;
+        pending.range = pending.range
+          ? { first: Math.min(pending.range.first, range.first), last: Math.max(pending.range.last, range.last) }
+          : range;
+        schedule();
+      }
     }
-    // Hints that arrive while a load runs merge into one range.
-    pending.range = pending.range
-      ? { first: Math.min(pending.range.first, hint.first), last: Math.max(pending.range.last, hint.last) }
-      : hint;
-    schedule();
   }
 
   async function catchUp(users: 'all' | number[]): Promise<void> {
@@ -235,19 +251,4 @@ export async function startEarningFeed(sql: Sql, log: Logger, consumer: EarningC
   const feed = createEarningFeed(sql, log, options);
   await feed.start(consumer);
   return feed;
-}
-
-/** {"firstEarningId","lastEarningId","count"} from the earnings triggers; {"users":[2,5]} or {"users":"all"} from the payouts triggers. */
-function parseHint(payload: string): IdRange | { users: number[] | 'all' } | undefined {
-  try {
-    const { firstEarningId, lastEarningId, users } = JSON.parse(payload) as Record<string, unknown>;
-    if (Number.isSafeInteger(firstEarningId) && Number.isSafeInteger(lastEarningId)) {
-      return { first: firstEarningId as number, last: lastEarningId as number };
-    }
-    if (users === 'all') return { users };
-    if (Array.isArray(users) && users.every((userId) => Number.isSafeInteger(userId))) return { users: users as number[] };
-  } catch {
-    // unreadable: the caller catches up instead
-  }
-  return undefined;
 }
