@@ -45,7 +45,7 @@ function purchaseBlockedBy(sessionPid: number) {
     const [blocked] = await db.sql<{ pid: number }[]>`
       SELECT pid FROM pg_stat_activity
       WHERE datname = current_database() AND application_name = 'referral-bridge'
-        AND wait_event_type = 'Lock' AND query ILIKE '%INSERT INTO purchases%'
+        AND wait_event_type = 'Lock' AND query ILIKE '%record_purchases%'
         AND ${sessionPid}::int = ANY (pg_blocking_pids(pid))`;
     return blocked;
   }, 5000);
@@ -242,7 +242,7 @@ describe('deadlocks and serialization failures are retried, never a 500', () => 
     });
   });
 
-  test('a batch refused for one request\'s data is recorded one by one, each still retried after a conflict', async () => {
+  test('a request refused for its data refuses nothing else: the batch is one call, retried whole after a conflict', async () => {
     const conflicts = await conflictsOnAmount('16.16', 2);
     const retries: string[] = [];
     // One batch at a time: the first request runs alone, the next two wait and form the second batch.
@@ -257,10 +257,10 @@ describe('deadlocks and serialization failures are retried, never a 500', () => 
       ]);
 
       expect(first).toMatchObject({ status: 'fulfilled', value: { created: true } });
-      expect(unknownBuyer).toMatchObject({ status: 'rejected', reason: { code: '23503' } });
+      expect(unknownBuyer).toMatchObject({ status: 'rejected', reason: { code: 'USER_NOT_FOUND', message: 'there is no user 2000000000' } });
       expect(retried).toMatchObject({ status: 'fulfilled', value: { created: true, receipt: { purchase: { userId: buyer, amount: '16.16' } } } });
-      // Two conflicts in the batch, the third batch attempt refused (foreign key), then 16.16 alone.
-      expect(await conflicts.attempts()).toBe(4);
+      // The second batch: two conflicts, then the same call again, which records 16.16.
+      expect(await conflicts.attempts()).toBe(3);
       expect(retries).toEqual(['40001', '40001']);
       expect(await purchasesOf(buyer)).toBe(2);
     } finally {

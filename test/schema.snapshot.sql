@@ -558,6 +558,39 @@ CREATE VIEW public.user_balances AS
            FROM public.payouts
           GROUP BY payouts.user_id) held ON held.user_id = u.id;
 
+-- function public.announce_earnings(earning_ids bigint[])
+CREATE OR REPLACE FUNCTION public.announce_earnings(earning_ids bigint[])
+ RETURNS void
+ LANGUAGE plpgsql
+ SET plan_cache_mode TO 'force_generic_plan'
+AS $function$
+DECLARE
+  earning_count integer := cardinality(earning_ids);
+  first_id bigint := earning_ids[1];
+  last_id bigint := earning_ids[earning_count];
+  events text;
+BEGIN
+  IF earning_count = 0 THEN
+    RETURN;
+  END IF;
+  IF earning_count <= 28 THEN
+    SELECT string_agg(format('%s %s %s', e.user_id, e.seq, e.event), E'\n' ORDER BY e.earning_id) INTO events
+    FROM earning_events e
+    WHERE e.earning_id = ANY(earning_ids);
+    events := format('earnings %s %s %s', first_id, last_id, earning_count) || E'\n' || events;
+    IF octet_length(events) < 8000 THEN
+      PERFORM pg_notify('earnings', events);
+      RETURN;
+    END IF;
+  END IF;
+  PERFORM pg_notify('earnings', json_build_object(
+    'firstEarningId', first_id,
+    'lastEarningId', last_id,
+    'count', earning_count
+  )::text);
+END;
+$function$
+
 -- function public.append_payout_events(payout_ids bigint[], user_ids integer[], event_types text[])
 CREATE OR REPLACE FUNCTION public.append_payout_events(payout_ids bigint[], user_ids integer[], event_types text[])
  RETURNS void
@@ -654,7 +687,7 @@ $function$
 CREATE OR REPLACE FUNCTION public.decimal_text(value numeric)
  RETURNS text
  LANGUAGE sql
- IMMUTABLE PARALLEL SAFE STRICT
+ IMMUTABLE PARALLEL SAFE
 AS $function$
   SELECT normalize_money(value)::text
 $function$
@@ -707,7 +740,7 @@ $function$
 CREATE OR REPLACE FUNCTION public.normalize_money(value numeric)
  RETURNS numeric
  LANGUAGE sql
- IMMUTABLE PARALLEL SAFE STRICT
+ IMMUTABLE PARALLEL SAFE
 AS $function$
   SELECT round(value, greatest(2, scale(trim_scale(value))))
 $function$
@@ -719,6 +752,187 @@ CREATE OR REPLACE FUNCTION public.program_currency()
  STABLE PARALLEL SAFE
 AS $function$
   SELECT currency FROM program_settings
+$function$
+
+-- function public.purchase_receipt(purchase_id bigint)
+CREATE OR REPLACE FUNCTION public.purchase_receipt(purchase_id bigint)
+ RETURNS json
+ LANGUAGE sql
+ STABLE
+AS $function$
+  SELECT json_build_object(
+    'purchase', json_build_object(
+      'id', p.id,
+      'userId', p.user_id,
+      'amount', decimal_text(p.amount),
+      'createdAt', iso_utc(p.created_at),
+      'idempotencyKey', p.idempotency_key),
+    'earnings', coalesce((
+      SELECT json_agg(json_build_object(
+               'userId', e.user_id, 'level', e.level, 'rate', trim_scale(e.rate)::text,
+               'amount', decimal_text(e.amount), 'seq', e.seq) ORDER BY e.level)
+      FROM earnings e WHERE e.purchase_id = p.id AND e.refund_id IS NULL), '[]'))
+  FROM purchases p WHERE p.id = purchase_receipt.purchase_id
+$function$
+
+-- function public.queue_whatsapp_for_earnings(earning_ids bigint[])
+CREATE OR REPLACE FUNCTION public.queue_whatsapp_for_earnings(earning_ids bigint[])
+ RETURNS void
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+  queued bigint;
+BEGIN
+  INSERT INTO whatsapp_outbox (earning_id, user_id, recipient, variables)
+  SELECT earning.id, earning.user_id, beneficiary.phone_number,
+         CASE WHEN earning.refund_id IS NULL
+           THEN jsonb_build_object(
+             'amount', decimal_text(earning.amount),
+             'level', earning.level,
+             'fromUserId', earning.source_user_id,
+             'purchaseId', earning.purchase_id,
+             'purchaseAmount', decimal_text(purchase.amount))
+           ELSE jsonb_build_object(
+             'kind', 'reversal',
+             'amount', decimal_text(-earning.amount),
+             'level', earning.level,
+             'fromUserId', earning.source_user_id,
+             'purchaseId', earning.purchase_id,
+             'purchaseAmount', decimal_text(purchase.amount),
+             'refundId', earning.refund_id,
+             'refundAmount', decimal_text(refund.amount))
+         END
+  FROM earnings earning
+  JOIN users beneficiary ON beneficiary.id = earning.user_id
+  JOIN purchases purchase ON purchase.id = earning.purchase_id
+  LEFT JOIN refunds refund ON refund.id = earning.refund_id
+  WHERE earning.id = ANY(earning_ids)
+    AND beneficiary.phone_number IS NOT NULL
+  ORDER BY earning.id;
+  GET DIAGNOSTICS queued = ROW_COUNT;
+
+  IF queued > 0 THEN
+    PERFORM pg_notify('whatsapp_outbox', queued::text);
+  END IF;
+END;
+$function$
+
+-- function public.record_purchases(requests jsonb)
+CREATE OR REPLACE FUNCTION public.record_purchases(requests jsonb)
+ RETURNS json
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+  -- One element per request: position, and either the checked purchase
+  -- (id taken from the sequence now, so that each inserted row is known
+  -- by its request) or the error.
+  checked jsonb;
+  outcomes json;
+BEGIN
+  IF jsonb_typeof(requests) IS DISTINCT FROM 'array' THEN
+    RAISE EXCEPTION 'record_purchases takes a JSON array of purchase requests, not %', coalesce(jsonb_typeof(requests), 'NULL')
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Pass e.g. ''[{"userId": 4, "amount": "1000.00"}]''.';
+  END IF;
+  IF EXISTS (SELECT FROM jsonb_array_elements(requests) AS request WHERE jsonb_typeof(request) <> 'object') THEN
+    RAISE EXCEPTION 'every purchase request must be a JSON object such as {"userId": 4, "amount": "1000.00"}'
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+
+  WITH request AS (
+    SELECT position, body,
+           body -> 'userId' AS user_id_json,
+           CASE jsonb_typeof(body -> 'amount')
+             WHEN 'number' THEN body ->> 'amount'
+             WHEN 'string' THEN btrim(body ->> 'amount')
+           END AS amount_text,
+           body -> 'idempotencyKey' AS key_json
+    FROM jsonb_array_elements(requests) WITH ORDINALITY AS element (body, position)
+  ),
+  parsed AS (
+    SELECT request.*,
+           -- CASE, not AND: only CASE promises to test before it casts.
+           CASE WHEN jsonb_typeof(user_id_json) = 'number' THEN
+             CASE WHEN (user_id_json::text)::numeric BETWEEN 1 AND 2147483647
+                   AND (user_id_json::text)::numeric = trunc((user_id_json::text)::numeric)
+               THEN (user_id_json::text)::numeric::integer
+             END
+           END AS user_id,
+           -- The decimals numeric reads, with at most a 3-digit exponent (a
+           -- longer one could overflow); NaN and Infinity are not amounts.
+           CASE WHEN amount_text ~ '^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{1,3})?$'
+             THEN amount_text::numeric
+           END AS amount,
+           CASE jsonb_typeof(key_json) WHEN 'string' THEN key_json #>> '{}' END AS idempotency_key
+    FROM request
+  ),
+  buyer AS (
+    -- Locked against deletion until this transaction ends, so that "exists"
+    -- stays true for the INSERT below.
+    SELECT id FROM users
+    WHERE id IN (SELECT user_id FROM parsed)
+    FOR KEY SHARE
+  )
+  SELECT jsonb_agg(jsonb_build_object('position', parsed.position) || CASE
+           WHEN parsed.user_id IS NULL THEN
+             refusal('INVALID_USER_ID', 'userId must be a positive integer')
+           WHEN parsed.amount IS NULL THEN
+             refusal('INVALID_AMOUNT', 'amount must be a decimal number (or a string of one) such as 1000 or "1999.99"')
+           WHEN parsed.amount <= 0 THEN
+             refusal('INVALID_AMOUNT', 'amount must be greater than 0')
+           WHEN parsed.amount > 999999999999.99 THEN
+             refusal('INVALID_AMOUNT', 'amount must be at most 999999999999.99')
+           WHEN parsed.amount <> round(parsed.amount, 2) THEN
+             refusal('INVALID_AMOUNT', 'amount must have at most 2 decimals (it is never rounded)')
+           WHEN parsed.key_json IS NOT NULL AND jsonb_typeof(parsed.key_json) <> 'null'
+                AND (parsed.idempotency_key IS NULL OR parsed.idempotency_key !~ '^[\x21-\x7E]{1,200}$') THEN
+             refusal('INVALID_IDEMPOTENCY_KEY', 'idempotencyKey must be 1 to 200 visible ASCII characters (no spaces)')
+           WHEN NOT EXISTS (SELECT FROM buyer WHERE buyer.id = parsed.user_id) THEN
+             refusal('USER_NOT_FOUND', format('there is no user %s', parsed.user_id))
+           ELSE jsonb_build_object(
+             'id', nextval('purchases_id_seq'::regclass),
+             'userId', parsed.user_id,
+             'amount', parsed.amount,
+             'idempotencyKey', parsed.idempotency_key)
+         END ORDER BY parsed.position)
+  INTO checked
+  FROM parsed;
+
+  -- One statement for every purchase that passed: the trigger credits the
+  -- referrers once for all. A key already taken (earlier, or by a request
+  -- above in this same array) skips its row.
+  INSERT INTO purchases (id, user_id, amount, idempotency_key)
+  SELECT (purchase ->> 'id')::bigint, (purchase ->> 'userId')::integer,
+         (purchase ->> 'amount')::numeric, purchase ->> 'idempotencyKey'
+  FROM jsonb_array_elements(coalesce(checked, '[]')) AS purchase
+  WHERE purchase ? 'id'
+  ORDER BY (purchase ->> 'position')::integer
+  ON CONFLICT (idempotency_key) DO NOTHING;
+
+  SELECT json_agg(CASE
+           WHEN request ? 'error' THEN json_build_object('outcome', 'refused', 'error', request -> 'error')
+           WHEN own.id IS NOT NULL THEN json_build_object('outcome', 'created', 'receipt', purchase_receipt(own.id))
+           WHEN earlier.user_id = (request ->> 'userId')::integer AND earlier.amount = (request ->> 'amount')::numeric THEN
+             json_build_object('outcome', 'replayed', 'receipt', purchase_receipt(earlier.id))
+           ELSE json_build_object('outcome', 'refused', 'error', refusal(
+             'IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was already used for a different purchase; use a new key for a new purchase') -> 'error')
+         END ORDER BY (request ->> 'position')::integer)
+  INTO outcomes
+  FROM jsonb_array_elements(coalesce(checked, '[]')) AS request
+  LEFT JOIN purchases own ON own.id = (request ->> 'id')::bigint
+  LEFT JOIN purchases earlier ON own.id IS NULL AND earlier.idempotency_key = request ->> 'idempotencyKey';
+
+  RETURN coalesce(outcomes, '[]');
+END;
+$function$
+
+-- function public.refusal(code text, message text)
+CREATE OR REPLACE FUNCTION public.refusal(code text, message text)
+ RETURNS jsonb
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+  SELECT jsonb_build_object('error', jsonb_build_object('code', code, 'message', message))
 $function$
 
 -- function public.settle_payout(payout_id bigint, status text, reference text, reason text)
@@ -827,48 +1041,6 @@ BEGIN
     RAISE EXCEPTION 'earnings cannot be inserted directly'
       USING ERRCODE = 'restrict_violation',
             HINT = 'Insert a purchase; its trigger credits the referrers. Insert a refund; its trigger takes the credits back.';
-  END IF;
-  RETURN NULL;
-END;
-$function$
-
--- function public.tg_earnings__queue_whatsapp()
-CREATE OR REPLACE FUNCTION public.tg_earnings__queue_whatsapp()
- RETURNS trigger
- LANGUAGE plpgsql
-AS $function$
-DECLARE
-  queued bigint;
-BEGIN
-  INSERT INTO whatsapp_outbox (earning_id, user_id, recipient, variables)
-  SELECT earning.id, earning.user_id, beneficiary.phone_number,
-         CASE WHEN earning.refund_id IS NULL
-           THEN jsonb_build_object(
-             'amount', decimal_text(earning.amount),
-             'level', earning.level,
-             'fromUserId', earning.source_user_id,
-             'purchaseId', earning.purchase_id,
-             'purchaseAmount', decimal_text(purchase.amount))
-           ELSE jsonb_build_object(
-             'kind', 'reversal',
-             'amount', decimal_text(-earning.amount),
-             'level', earning.level,
-             'fromUserId', earning.source_user_id,
-             'purchaseId', earning.purchase_id,
-             'purchaseAmount', decimal_text(purchase.amount),
-             'refundId', earning.refund_id,
-             'refundAmount', decimal_text(refund.amount))
-         END
-  FROM new_earnings earning
-  JOIN users beneficiary ON beneficiary.id = earning.user_id
-  JOIN purchases purchase ON purchase.id = earning.purchase_id
-  LEFT JOIN refunds refund ON refund.id = earning.refund_id
-  WHERE beneficiary.phone_number IS NOT NULL
-  ORDER BY earning.id;
-  GET DIAGNOSTICS queued = ROW_COUNT;
-
-  IF queued > 0 THEN
-    PERFORM pg_notify('whatsapp_outbox', queued::text);
   END IF;
   RETURN NULL;
 END;
@@ -1069,26 +1241,43 @@ BEGIN
 END;
 $function$
 
+-- function public.tg_purchases__advance_identity_past_explicit_id()
+CREATE OR REPLACE FUNCTION public.tg_purchases__advance_identity_past_explicit_id()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+  -- setval is not transactional: serialise, then re-check, so that a
+  -- concurrent smaller explicit id never moves the sequence back.
+  PERFORM pg_advisory_xact_lock('purchases_id_seq'::regclass::oid::bigint);
+  PERFORM setval('purchases_id_seq'::regclass, NEW.id)
+  WHERE NEW.id > coalesce(pg_sequence_last_value('purchases_id_seq'::regclass), 0);
+  RETURN NULL;
+END;
+$function$
+
 -- function public.tg_purchases__credit_referrers()
 CREATE OR REPLACE FUNCTION public.tg_purchases__credit_referrers()
  RETURNS trigger
  LANGUAGE plpgsql
 AS $function$
 DECLARE
-  deepest_level integer := (SELECT max(level) FROM referral_rates);
-  settings program_settings;
-  first_earning_id bigint;
-  last_earning_id bigint;
-  earning_count bigint;
+  minimum_purchase_amount numeric;
+  holding_period interval;
+  deepest_level integer;
+  earning_ids bigint[];
+  phone_numbers boolean;
 BEGIN
-  SELECT * INTO STRICT settings FROM program_settings;
+  SELECT settings.minimum_purchase_amount, settings.holding_period, (SELECT max(level) FROM referral_rates)
+  INTO STRICT minimum_purchase_amount, holding_period, deepest_level
+  FROM program_settings settings;
 
   WITH RECURSIVE referrer_chain (purchase_id, buyer_id, purchase_amount, beneficiary_id, level) AS (
       SELECT purchase.id, purchase.user_id, purchase.amount, buyer.referred_by, 1
       FROM new_purchases purchase
       JOIN users buyer ON buyer.id = purchase.user_id
       WHERE buyer.referred_by IS NOT NULL
-        AND purchase.amount >= settings.minimum_purchase_amount
+        AND purchase.amount >= minimum_purchase_amount
     UNION ALL
       SELECT chain.purchase_id, chain.buyer_id, chain.purchase_amount, referrer.referred_by, chain.level + 1
       FROM referrer_chain chain
@@ -1123,25 +1312,22 @@ BEGIN
     SELECT due.beneficiary_id, due.buyer_id, due.level, due.rate, due.amount, due.purchase_id,
            reserved.last_seq - due.count_for_beneficiary + due.nth_for_beneficiary,
            -- created_at is now(), the transaction's time, too.
-           now() + settings.holding_period
+           now() + holding_period
     FROM due
     JOIN reserved ON reserved.user_id = due.beneficiary_id
     ORDER BY due.purchase_id, due.level
-    RETURNING id
+    RETURNING id, user_id
   )
-  SELECT min(id), max(id), count(*) INTO first_earning_id, last_earning_id, earning_count
-  FROM credited;
+  SELECT array_agg(credited.id ORDER BY credited.id),
+         bool_or(beneficiary.phone_number IS NOT NULL)
+  INTO earning_ids, phone_numbers
+  FROM credited
+  JOIN users beneficiary ON beneficiary.id = credited.user_id;
 
-  -- A hint, not the record: listeners load the earnings in this id range
-  -- (which may also hold other transactions' earnings) from the table.
-  IF earning_count > 0 THEN
-    PERFORM pg_notify('earnings', json_build_object(
-      'firstEarningId', first_earning_id,
-      'lastEarningId', last_earning_id,
-      'count', earning_count
-    )::text);
+  IF phone_numbers THEN
+    PERFORM queue_whatsapp_for_earnings(earning_ids);
   END IF;
-
+  PERFORM announce_earnings(coalesce(earning_ids, '{}'));
   RETURN NULL;
 END;
 $function$
@@ -1233,9 +1419,8 @@ CREATE OR REPLACE FUNCTION public.tg_refunds__reverse_earnings()
 AS $function$
 DECLARE
   overdrawn record;
-  first_earning_id bigint;
-  last_earning_id bigint;
-  earning_count bigint;
+  earning_ids bigint[];
+  phone_numbers boolean;
 BEGIN
   -- Add the statement's refunds to their purchases' totals, locking those
   -- in purchase id order, then refuse the statement if a total now exceeds
@@ -1306,20 +1491,19 @@ BEGIN
     FROM due
     JOIN reserved USING (user_id)
     ORDER BY due.refund_id, due.level
-    RETURNING id
+    RETURNING id, user_id
   )
-  SELECT min(id), max(id), count(*) INTO first_earning_id, last_earning_id, earning_count
-  FROM reversed;
+  SELECT array_agg(reversed.id ORDER BY reversed.id),
+         bool_or(beneficiary.phone_number IS NOT NULL)
+  INTO earning_ids, phone_numbers
+  FROM reversed
+  JOIN users beneficiary ON beneficiary.id = reversed.user_id;
 
-  -- The same hint as for credits: reversals are earnings.
-  IF earning_count > 0 THEN
-    PERFORM pg_notify('earnings', json_build_object(
-      'firstEarningId', first_earning_id,
-      'lastEarningId', last_earning_id,
-      'count', earning_count
-    )::text);
+  IF phone_numbers THEN
+    PERFORM queue_whatsapp_for_earnings(earning_ids);
   END IF;
-
+  -- The same notification as for credits: reversals are earnings.
+  PERFORM announce_earnings(coalesce(earning_ids, '{}'));
   RETURN NULL;
 END;
 $function$
@@ -1394,7 +1578,7 @@ CREATE TRIGGER tg_earning_sequences__forbid_delete BEFORE DELETE ON public.earni
 CREATE TRIGGER tg_earning_sequences__forbid_truncate BEFORE TRUNCATE ON public.earning_sequences FOR EACH STATEMENT EXECUTE FUNCTION public.tg__forbid_truncate();
 
 -- trigger public.earning_sequences tg_earning_sequences__only_from_the_ledger
-CREATE TRIGGER tg_earning_sequences__only_from_the_ledger BEFORE INSERT OR UPDATE ON public.earning_sequences FOR EACH STATEMENT EXECUTE FUNCTION public.tg_earning_sequences__only_from_the_ledger();
+CREATE TRIGGER tg_earning_sequences__only_from_the_ledger BEFORE INSERT OR UPDATE ON public.earning_sequences FOR EACH STATEMENT WHEN (pg_trigger_depth() < 1) EXECUTE FUNCTION public.tg_earning_sequences__only_from_the_ledger();
 
 -- trigger public.earnings tg_earnings__forbid_changes
 CREATE TRIGGER tg_earnings__forbid_changes BEFORE DELETE OR UPDATE ON public.earnings FOR EACH STATEMENT EXECUTE FUNCTION public.tg_earnings__forbid_changes();
@@ -1403,10 +1587,7 @@ CREATE TRIGGER tg_earnings__forbid_changes BEFORE DELETE OR UPDATE ON public.ear
 CREATE TRIGGER tg_earnings__forbid_truncate BEFORE TRUNCATE ON public.earnings FOR EACH STATEMENT EXECUTE FUNCTION public.tg__forbid_truncate();
 
 -- trigger public.earnings tg_earnings__only_from_the_ledger
-CREATE TRIGGER tg_earnings__only_from_the_ledger BEFORE INSERT ON public.earnings FOR EACH STATEMENT EXECUTE FUNCTION public.tg_earnings__only_from_the_ledger();
-
--- trigger public.earnings tg_earnings__queue_whatsapp
-CREATE TRIGGER tg_earnings__queue_whatsapp AFTER INSERT ON public.earnings REFERENCING NEW TABLE AS new_earnings FOR EACH STATEMENT EXECUTE FUNCTION public.tg_earnings__queue_whatsapp();
+CREATE TRIGGER tg_earnings__only_from_the_ledger BEFORE INSERT ON public.earnings FOR EACH STATEMENT WHEN (pg_trigger_depth() < 1) EXECUTE FUNCTION public.tg_earnings__only_from_the_ledger();
 
 -- trigger public.payout_events tg_payout_events__forbid_truncate
 CREATE TRIGGER tg_payout_events__forbid_truncate BEFORE TRUNCATE ON public.payout_events FOR EACH STATEMENT EXECUTE FUNCTION public.tg__forbid_truncate();
@@ -1447,8 +1628,8 @@ CREATE TRIGGER tg_purchase_refund_totals__forbid_truncate BEFORE TRUNCATE ON pub
 -- trigger public.purchase_refund_totals tg_purchase_refund_totals__only_from_the_ledger
 CREATE TRIGGER tg_purchase_refund_totals__only_from_the_ledger BEFORE INSERT OR DELETE OR UPDATE ON public.purchase_refund_totals FOR EACH STATEMENT EXECUTE FUNCTION public.tg_purchase_refund_totals__only_from_the_ledger();
 
--- trigger public.purchases tg_purchases__advance_identity_past_explicit_ids
-CREATE TRIGGER tg_purchases__advance_identity_past_explicit_ids AFTER INSERT ON public.purchases REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.tg__advance_identity_past_explicit_ids();
+-- trigger public.purchases tg_purchases__advance_identity_past_explicit_id
+CREATE TRIGGER tg_purchases__advance_identity_past_explicit_id AFTER INSERT ON public.purchases FOR EACH ROW WHEN (new.id > COALESCE(pg_sequence_last_value('public.purchases_id_seq'::regclass), 0::bigint)) EXECUTE FUNCTION public.tg_purchases__advance_identity_past_explicit_id();
 
 -- trigger public.purchases tg_purchases__credit_referrers
 CREATE TRIGGER tg_purchases__credit_referrers AFTER INSERT ON public.purchases REFERENCING NEW TABLE AS new_purchases FOR EACH STATEMENT EXECUTE FUNCTION public.tg_purchases__credit_referrers();

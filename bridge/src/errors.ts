@@ -65,6 +65,8 @@ export const errorCodes = [
 
 export type ErrorCode = (typeof errorCodes)[number];
 
+export const isErrorCode = (code: string): code is ErrorCode => (errorCodes as readonly string[]).includes(code);
+
 /** Where a bad value was found: in the path or query, or in the body. */
 export type InputSource = 'path' | 'query' | 'body' | 'header' | 'message';
 

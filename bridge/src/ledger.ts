@@ -3,7 +3,7 @@
 // text and never does arithmetic on it.
 
 import type { Queryable, Sql } from './db.js';
-import { ProductError, unknownUser } from './errors.js';
+import { ProductError, isErrorCode, unknownUser } from './errors.js';
 
 export interface PurchaseRequest {
   userId: number;
@@ -24,55 +24,37 @@ export interface PurchaseOutcome {
   receipt: PurchaseReceipt;
 }
 
-/** Inserts a purchase (the trigger credits the referrers) and reads back its earnings, in one transaction. */
+/** Records one purchase (the trigger credits the referrers): its receipt, or the product error that refused it. */
 export async function recordPurchase(sql: Sql, request: PurchaseRequest): Promise<PurchaseOutcome> {
   const [outcome] = await recordPurchases(sql, [request]);
   if (outcome instanceof ProductError) throw outcome;
   return outcome!;
 }
 
+type RecordedOutcome =
+  | { outcome: 'created' | 'replayed'; receipt: PurchaseReceipt }
+  | { outcome: 'refused'; error: { code: string; message: string } };
+
 /**
- * Inserts several purchases in one statement and one transaction (so the
- * trigger runs, and NOTIFY commits, once for all), and answers each as if it
- * had been recorded alone: its receipt, the receipt of an earlier purchase
- * with the same Idempotency-Key, or IDEMPOTENCY_KEY_REUSED when that key was used for another
- * purchase. A request the database refuses fails the whole statement: the
- * caller then records the requests one by one to give each its own answer.
+ * Records several purchases with one call of record_purchases (db/migrations
+ * 0016), in autocommit: one statement, so the trigger runs, and NOTIFY
+ * commits, once for all. Each request is answered as if it had been
+ * recorded alone, in request order: its receipt, the receipt of an earlier
+ * purchase with the same Idempotency-Key, or the product error that refused
+ * it (which refuses nothing else).
  */
 export async function recordPurchases(sql: Sql, requests: PurchaseRequest[]): Promise<Array<PurchaseOutcome | ProductError>> {
-  return sql.begin(async (tx) => {
-    const ids = (await tx<{ id: string }[]>`
-      SELECT nextval(pg_get_serial_sequence('purchases', 'id'))::text AS id FROM generate_series(1, ${requests.length})`).map((row) => row.id);
-    const inserted = new Set((await tx<{ id: string }[]>`
-      INSERT INTO purchases (id, user_id, amount, idempotency_key)
-      SELECT * FROM unnest(${ids}::bigint[], ${requests.map((request) => request.userId)}::int[],
-                           ${requests.map((request) => request.amount)}::numeric[],
-                           ${requests.map((request) => request.idempotencyKey ?? null)}::text[])
-      ON CONFLICT (idempotency_key) DO NOTHING
-      RETURNING id::text`).map((row) => row.id));
-
-    // Requests whose key was taken: by an earlier purchase, or by one above.
-    const replays = requests.flatMap((request, index) => (inserted.has(ids[index]!) ? [] : [{ request, index }]));
-    const earlier = new Map<number, { id: string; sameRequest: boolean }>();
-    for (const { request, index } of replays) {
-      const [row] = await tx<{ id: string; sameRequest: boolean }[]>`
-        SELECT id::text, (user_id = ${request.userId} AND amount = ${request.amount}::numeric) AS "sameRequest"
-        FROM purchases WHERE idempotency_key = ${request.idempotencyKey ?? null}`;
-      earlier.set(index, row!);
-    }
-
-    const receipts = await purchaseReceipts(tx, [...inserted, ...[...earlier.values()].map((row) => row.id)]);
-    return requests.map((_, index) => {
-      if (inserted.has(ids[index]!)) return { created: true, receipt: receipts.get(ids[index]!)! };
-      const replay = earlier.get(index)!;
-      return replay.sameRequest
-        ? { created: false, receipt: receipts.get(replay.id)! }
-        : new ProductError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was already used for a different purchase; use a new key for a new purchase');
-    });
+  const [row] = await sql<{ outcomes: RecordedOutcome[] }[]>`
+    SELECT record_purchases(${sql.json(requests.map(({ userId, amount, idempotencyKey }) => ({ userId, amount, idempotencyKey: idempotencyKey ?? null })))}) AS outcomes`;
+  return row!.outcomes.map((recorded) => {
+    if (recorded.outcome !== 'refused') return { created: recorded.outcome === 'created', receipt: recorded.receipt };
+    const { code, message } = recorded.error;
+    if (!isErrorCode(code)) throw new Error(`record_purchases refused a purchase with an unknown code ${JSON.stringify(code)}: ${message}`);
+    return new ProductError(code, message, { source: 'body' });
   });
 }
 
-/** The purchase aliased p, as the API shows it, as JSON built by PostgreSQL. */
+/** The purchase aliased p, as the API shows it, as JSON built by PostgreSQL (as purchase_receipt() does). */
 export function purchaseJson(sql: Queryable) {
   return sql`json_build_object(
     'id', p.id,
@@ -80,20 +62,6 @@ export function purchaseJson(sql: Queryable) {
     'amount', decimal_text(p.amount),
     'createdAt', iso_utc(p.created_at),
     'idempotencyKey', p.idempotency_key)`;
-}
-
-async function purchaseReceipts(sql: Queryable, purchaseIds: string[]): Promise<Map<string, PurchaseReceipt>> {
-  const rows = await sql<{ id: string; receipt: PurchaseReceipt }[]>`
-    SELECT p.id::text, json_build_object(
-      'purchase', ${purchaseJson(sql)},
-      'earnings', coalesce((
-        SELECT json_agg(json_build_object(
-                 'userId', e.user_id, 'level', e.level, 'rate', trim_scale(e.rate)::text,
-                 'amount', decimal_text(e.amount), 'seq', e.seq) ORDER BY e.level)
-        FROM earnings e WHERE e.purchase_id = p.id AND e.refund_id IS NULL), '[]')
-    ) AS receipt
-    FROM purchases p WHERE p.id = ANY(${purchaseIds}::bigint[])`;
-  return new Map(rows.map((row) => [row.id, row.receipt]));
 }
 
 /**

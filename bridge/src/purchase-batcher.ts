@@ -1,17 +1,18 @@
-// Groups HTTP purchases that arrive together into one transaction: NOTIFY
-// serialises commits, so one commit for many purchases raises the ceiling.
-// Several batches run at once, each on its own connection, so a purchase waits
-// only for the rows its own batch touches: a request that finds fewer than
-// maxInFlight batches running starts one at once, with everything waiting;
-// otherwise it waits and joins the batch that starts when one finishes. Each
-// request still gets exactly the answer it would have got alone (see
-// recordPurchases), and a batch that PostgreSQL aborts for a deadlock or a
-// serialization failure runs again (purchase-retries.ts).
+// Groups HTTP purchases that arrive together into one call of
+// record_purchases (ledger.ts): NOTIFY serialises commits, so one commit for
+// many purchases raises the ceiling. Several batches run at once, each on
+// its own connection, so a purchase waits only for the rows its own batch
+// touches: a request that finds fewer than maxInFlight batches running
+// starts one at once, with everything waiting; otherwise it waits and joins
+// the batch that starts when one finishes. The database answers each
+// request as if it were alone, refusing only the requests that are wrong,
+// and a batch that PostgreSQL aborts for a deadlock or a serialization
+// failure runs again (purchase-retries.ts).
 
 import type { Sql } from './db.js';
 import { ProductError } from './errors.js';
 import { recordPurchases, type PurchaseOutcome, type PurchaseRequest } from './ledger.js';
-import { recordPurchaseWithRetries, retryingConflicts, type OnRetry } from './purchase-retries.js';
+import { retryingConflicts, type OnRetry } from './purchase-retries.js';
 
 interface Waiting {
   request: PurchaseRequest;
@@ -20,12 +21,6 @@ interface Waiting {
 }
 
 const maxBatch = 64;
-
-/** Bad data (class 22) or a broken rule (class 23): one request fails the whole statement, before any commit. */
-function refusedForItsData(error: unknown): boolean {
-  const code = (error as { code?: unknown } | undefined)?.code;
-  return typeof code === 'string' && /^2[23]/.test(code);
-}
 
 export function createPurchaseBatcher(sql: Sql, options: {
   /** Batches running at once; each holds a pool connection, so keep it below the pool's size. */
@@ -55,16 +50,10 @@ export function createPurchaseBatcher(sql: Sql, options: {
         else batch[index]!.resolve(outcome);
       });
     } catch (error) {
-      if (batch.length === 1 || !refusedForItsData(error)) {
-        // A conflict that outlasted its retries, or anything else (a lost
-        // connection, say, which may have struck after the commit: running
-        // the batch again could record purchases twice): all fail.
-        for (const entry of batch) entry.reject(error);
-        return;
-      }
-      // Record each alone, so that each gets its own answer.
-      await Promise.all(batch.map((entry) =>
-        recordPurchaseWithRetries(sql, entry.request, options.onRetry).then(entry.resolve, entry.reject)));
+      // A conflict that outlasted its retries, or anything else (a lost
+      // connection, say, which may have struck after the commit: running
+      // the batch again could record purchases twice): all fail alike.
+      for (const entry of batch) entry.reject(error);
     }
   }
 
