@@ -443,6 +443,9 @@ CREATE INDEX refunds_purchase_id_idx ON public.refunds USING btree (purchase_id)
 -- index public.users users_referred_by_idx
 CREATE INDEX users_referred_by_idx ON public.users USING btree (referred_by);
 
+-- index public.users users_with_a_phone_number_idx
+CREATE INDEX users_with_a_phone_number_idx ON public.users USING btree (id) WHERE (phone_number IS NOT NULL);
+
 -- index public.whatsapp_outbox whatsapp_outbox_due_idx
 CREATE INDEX whatsapp_outbox_due_idx ON public.whatsapp_outbox USING btree (next_attempt_at) WHERE (status = ANY (ARRAY['queued'::text, 'sending'::text]));
 
@@ -1266,7 +1269,7 @@ DECLARE
   holding_period interval;
   deepest_level integer;
   earning_ids bigint[];
-  phone_numbers boolean;
+  beneficiary_ids integer[];
 BEGIN
   SELECT settings.minimum_purchase_amount, settings.holding_period, (SELECT max(level) FROM referral_rates)
   INTO STRICT minimum_purchase_amount, holding_period, deepest_level
@@ -1318,13 +1321,11 @@ BEGIN
     ORDER BY due.purchase_id, due.level
     RETURNING id, user_id
   )
-  SELECT array_agg(credited.id ORDER BY credited.id),
-         bool_or(beneficiary.phone_number IS NOT NULL)
-  INTO earning_ids, phone_numbers
-  FROM credited
-  JOIN users beneficiary ON beneficiary.id = credited.user_id;
+  SELECT array_agg(id ORDER BY id), array_agg(DISTINCT user_id)
+  INTO earning_ids, beneficiary_ids
+  FROM credited;
 
-  IF phone_numbers THEN
+  IF EXISTS (SELECT FROM users WHERE id = ANY(beneficiary_ids) AND phone_number IS NOT NULL) THEN
     PERFORM queue_whatsapp_for_earnings(earning_ids);
   END IF;
   PERFORM announce_earnings(coalesce(earning_ids, '{}'));
@@ -1420,7 +1421,7 @@ AS $function$
 DECLARE
   overdrawn record;
   earning_ids bigint[];
-  phone_numbers boolean;
+  beneficiary_ids integer[];
 BEGIN
   -- Add the statement's refunds to their purchases' totals, locking those
   -- in purchase id order, then refuse the statement if a total now exceeds
@@ -1493,13 +1494,11 @@ BEGIN
     ORDER BY due.refund_id, due.level
     RETURNING id, user_id
   )
-  SELECT array_agg(reversed.id ORDER BY reversed.id),
-         bool_or(beneficiary.phone_number IS NOT NULL)
-  INTO earning_ids, phone_numbers
-  FROM reversed
-  JOIN users beneficiary ON beneficiary.id = reversed.user_id;
+  SELECT array_agg(id ORDER BY id), array_agg(DISTINCT user_id)
+  INTO earning_ids, beneficiary_ids
+  FROM reversed;
 
-  IF phone_numbers THEN
+  IF EXISTS (SELECT FROM users WHERE id = ANY(beneficiary_ids) AND phone_number IS NOT NULL) THEN
     PERFORM queue_whatsapp_for_earnings(earning_ids);
   END IF;
   -- The same notification as for credits: reversals are earnings.
