@@ -695,6 +695,19 @@ AS $function$
   SELECT normalize_money(value)::text
 $function$
 
+-- function public.follow_new_earnings(earning_ids bigint[], beneficiary_ids integer[])
+CREATE OR REPLACE FUNCTION public.follow_new_earnings(earning_ids bigint[], beneficiary_ids integer[])
+ RETURNS void
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+  IF EXISTS (SELECT FROM users WHERE id = ANY(beneficiary_ids) AND phone_number IS NOT NULL) THEN
+    PERFORM queue_whatsapp_for_earnings(earning_ids);
+  END IF;
+  PERFORM announce_earnings(coalesce(earning_ids, '{}'));
+END;
+$function$
+
 -- function public.iso_8601_duration(period interval)
 CREATE OR REPLACE FUNCTION public.iso_8601_duration(period interval)
  RETURNS text
@@ -1325,10 +1338,7 @@ BEGIN
   INTO earning_ids, beneficiary_ids
   FROM credited;
 
-  IF EXISTS (SELECT FROM users WHERE id = ANY(beneficiary_ids) AND phone_number IS NOT NULL) THEN
-    PERFORM queue_whatsapp_for_earnings(earning_ids);
-  END IF;
-  PERFORM announce_earnings(coalesce(earning_ids, '{}'));
+  PERFORM follow_new_earnings(earning_ids, beneficiary_ids);
   RETURN NULL;
 END;
 $function$
@@ -1498,11 +1508,8 @@ BEGIN
   INTO earning_ids, beneficiary_ids
   FROM reversed;
 
-  IF EXISTS (SELECT FROM users WHERE id = ANY(beneficiary_ids) AND phone_number IS NOT NULL) THEN
-    PERFORM queue_whatsapp_for_earnings(earning_ids);
-  END IF;
-  -- The same notification as for credits: reversals are earnings.
-  PERFORM announce_earnings(coalesce(earning_ids, '{}'));
+  -- As for credits: reversals are earnings.
+  PERFORM follow_new_earnings(earning_ids, beneficiary_ids);
   RETURN NULL;
 END;
 $function$

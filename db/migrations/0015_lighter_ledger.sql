@@ -168,13 +168,26 @@ BEGIN
 END;
 $$;
 
+-- What follows every statement that writes earnings, credits or reversals
+-- (their ids, and their beneficiaries'): the WhatsApp messages, looked for
+-- only when a beneficiary has a phone number, and the one notification.
+CREATE FUNCTION follow_new_earnings(earning_ids bigint[], beneficiary_ids integer[]) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF EXISTS (SELECT FROM users WHERE id = ANY(beneficiary_ids) AND phone_number IS NOT NULL) THEN
+    PERFORM queue_whatsapp_for_earnings(earning_ids);
+  END IF;
+  PERFORM announce_earnings(coalesce(earning_ids, '{}'));
+END;
+$$;
+
 -- Rule: as in 0012: for a purchase of amount A by user U,
 -- the referrer n levels above U earns exactly A × (rate of level n), for
 -- each level n in referral_rates, unless A is below the program's
 -- minimum_purchase_amount; each credit becomes available once the holding
 -- period in force now has passed; each beneficiary's earnings take the next
--- numbers of its seq, counters locked in user id order. Then the WhatsApp
--- messages and the one notification.
+-- numbers of its seq, counters locked in user id order. Then what follows
+-- new earnings (follow_new_earnings).
 CREATE OR REPLACE FUNCTION tg_purchases__credit_referrers() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -238,10 +251,7 @@ BEGIN
   INTO earning_ids, beneficiary_ids
   FROM credited;
 
-  IF EXISTS (SELECT FROM users WHERE id = ANY(beneficiary_ids) AND phone_number IS NOT NULL) THEN
-    PERFORM queue_whatsapp_for_earnings(earning_ids);
-  END IF;
-  PERFORM announce_earnings(coalesce(earning_ids, '{}'));
+  PERFORM follow_new_earnings(earning_ids, beneficiary_ids);
   RETURN NULL;
 END;
 $$;
@@ -250,7 +260,7 @@ $$;
 -- refund of R takes back R × rate of every earning its purchase credited,
 -- one reversal per earning, for the same beneficiary and level, with the
 -- beneficiary's next seq, available together with the credit it reverses.
--- Then, as for credits, the WhatsApp messages and the one notification.
+-- Then, as for credits, what follows new earnings.
 CREATE OR REPLACE FUNCTION tg_refunds__reverse_earnings() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -333,11 +343,8 @@ BEGIN
   INTO earning_ids, beneficiary_ids
   FROM reversed;
 
-  IF EXISTS (SELECT FROM users WHERE id = ANY(beneficiary_ids) AND phone_number IS NOT NULL) THEN
-    PERFORM queue_whatsapp_for_earnings(earning_ids);
-  END IF;
-  -- The same notification as for credits: reversals are earnings.
-  PERFORM announce_earnings(coalesce(earning_ids, '{}'));
+  -- As for credits: reversals are earnings.
+  PERFORM follow_new_earnings(earning_ids, beneficiary_ids);
   RETURN NULL;
 END;
 $$;
