@@ -165,6 +165,55 @@ describe.skipIf(!chromiumPresent)('the dashboard', () => {
     await Promise.all([small.close(), referrer.close()]);
   });
 
+  test('a read that fails on a flaky network is tried again: the history and downline fill and the alert clears without a reload', async () => {
+    bridge = await startTestBridge(db.url);
+    const page = await browser.newPage(desktop);
+    for (const pattern of ['**/api/users/2/referrals*', '**/api/users/2/events*']) {
+      let failures = 0;
+      await page.route(pattern, (route) => (failures++ === 0 ? route.abort('connectionreset') : route.continue()));
+    }
+    await openReferrer(page, bridge);
+    await page.locator('#problem').waitFor({ state: 'hidden', timeout: 10_000 });
+    expect(await page.locator('#downline li').count()).toBe(3);
+    await page.close();
+  });
+
+  test('the bridge restarting on the same port: the page says so, reconnects, catches up what it missed, once', async () => {
+    // node:http: uWebSockets.js keeps a closed port bound while this process lives, so only a new process could take it again.
+    bridge = await startTestBridge(db.url, { TRANSPORT: 'node' });
+    const port = new URL(bridge.http).port;
+    const page = await browser.newPage(desktop);
+    await openReferrer(page, bridge);
+    await bridge.stop();
+    await page.locator('#connection[data-state="reconnecting"]').waitFor({ timeout: 10_000 });
+    await purchase(db.sql, 4, '70');
+    const missed = await user2(db.sql);
+    bridge = await startTestBridge(db.url, { TRANSPORT: 'node', PORT: port });
+    await page.locator(`#history .event[data-seq="${missed.lastSeq}"]`).waitFor({ timeout: 15_000 });
+    await waitForExact(page, 'balance-total', missed.total);
+    const seqs = await page.locator('#history .event[data-seq]:not([hidden])').evaluateAll((rows) => rows.map((row) => (row as HTMLElement).dataset.seq));
+    expect(new Set(seqs).size).toBe(seqs.length);
+    expect(await page.locator('#history-count').textContent()).toBe(`${missed.lastSeq} shown`);
+    expect(await page.locator('#connection').getAttribute('data-state')).toBe('live');
+    await page.close();
+  });
+
+  test('the operator\'s reference typed for a payout survives the console\'s refresh, with the focus', async () => {
+    bridge = await startTestBridge(db.url);
+    await db.sql`SELECT create_payouts()`;
+    const payout = onlyRow(await db.sql<{ id: string }[]>`SELECT id::text FROM payouts WHERE user_id = 2 AND status = 'pending'`);
+    const operator = await browser.newPage(desktop);
+    await operator.goto(`${bridge.http}/operator`);
+    await operator.locator('#connection[data-state="live"]').waitFor({ timeout: 10_000 });
+    const reference = operator.locator(`#pending-payouts tr[data-payout-id="${payout.id}"]`).getByRole('textbox');
+    await reference.fill('UTR-2026-01');
+    const updated = await operator.locator('#connection-text').textContent();
+    await operator.waitForFunction((before) => document.getElementById('connection-text')?.textContent !== before, updated, { timeout: 15_000 });
+    expect(await reference.inputValue()).toBe('UTR-2026-01');
+    expect(await reference.evaluate((input) => input === document.activeElement)).toBe(true);
+    await operator.close();
+  });
+
   test('with JWT on, a wrong token shows a clear message and no data; the right one shows the dashboard', async () => {
     bridge = await startTestBridge(db.url, { JWT_SECRET: jwtSecret });
     const tokenFor = (sub: string) => new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setExpirationTime('5m').sign(new TextEncoder().encode(jwtSecret));

@@ -10,6 +10,10 @@ import { createHistory } from './history.js';
 import { showBalance, showDownline, showNotifications, showPayouts } from './panels.js';
 
 const pageSize = 50;
+// A read that failed for want of the bridge is tried again after this long.
+const retryMs = 2000;
+// The problem shown for a read that will be tried again; the next read that succeeds clears it.
+let passingProblem: string | undefined;
 let currency = '';
 const timeline = createHistory($('history'), () => currency);
 let session: { userId: number; client: ReferralClient; subscription?: Subscription; stopped: boolean } | undefined;
@@ -25,14 +29,19 @@ function open(userId: number, token: string | undefined): void {
   const current: NonNullable<typeof session> = { userId, client, stopped: false };
   session = current;
 
-  const read = <T>(load: () => Promise<T>, show: (answer: T) => void) => coalesced(async () => {
-    try {
-      const answer = await load();
-      if (!current.stopped) show(answer);
-    } catch (error) {
-      failed(current, error);
-    }
-  }, 700);
+  const read = <T>(load: () => Promise<T>, show: (answer: T) => void) => {
+    const run = coalesced(async () => {
+      try {
+        const answer = await load();
+        if (current.stopped) return;
+        show(answer);
+        reachedAgain();
+      } catch (error) {
+        if (failed(current, error)) setTimeout(run, retryMs);
+      }
+    }, 700);
+    return run;
+  };
   const refresh = {
     money: read(async () => Promise.all([client.balance(userId), client.dailyEarnings(userId, 30)]), ([balance, daily]) => {
       if (currency !== balance.currency) {
@@ -73,35 +82,48 @@ function open(userId: number, token: string | undefined): void {
       if (status.state === 'stopped') failed(current, status.error);
       if (status.state !== 'live') return;
       showConnection('live', 'Live');
-      if (!historyLoaded) {
+      if (historyLoaded) {
+        // Back from a reconnect: what changed without an event (a message's delivery, say) is read again too.
+        Object.values(refresh).forEach((run) => run());
+      } else {
         historyLoaded = true;
-        void loadPage(current, Math.max(0, status.lastSeq - pageSize), Math.min(pageSize, status.lastSeq));
+        const after = Math.max(0, status.lastSeq - pageSize);
+        const limit = Math.min(pageSize, status.lastSeq);
+        const loadLatest = async () => {
+          if (!(await loadPage(current, after, limit))) setTimeout(() => void loadLatest(), retryMs);
+        };
+        void loadLatest();
       }
     },
   });
 }
 
-/** Events after seq `after`, at most `limit` of them, into the history. */
-async function loadPage(current: NonNullable<typeof session>, after: number, limit: number): Promise<void> {
+/** Events after seq `after`, at most `limit` of them, into the history; false when worth trying again. */
+async function loadPage(current: NonNullable<typeof session>, after: number, limit: number): Promise<boolean> {
   const older = $<HTMLButtonElement>('load-older');
   older.disabled = true;
+  let loaded = true;
   try {
     if (limit > 0) timeline.add(await current.client.events(current.userId, { after, limit }));
+    reachedAgain();
   } catch (error) {
-    failed(current, error);
+    loaded = !failed(current, error);
   }
+  if (current.stopped) return true;
   const oldest = timeline.oldestSeq() ?? 1;
   older.disabled = oldest <= 1;
   older.textContent = oldest <= 1 ? 'This is the beginning' : 'Load older';
   showCount();
+  return loaded;
 }
 
 const showCount = () => {
   $('history-count').textContent = `${timeline.size()} shown`;
 };
 
-function failed(current: NonNullable<typeof session>, error: unknown): void {
-  if (current.stopped) return;
+/** Shows why a read failed; true when it is worth trying again (the bridge was out of reach). */
+function failed(current: NonNullable<typeof session>, error: unknown): boolean {
+  if (current.stopped) return false;
   if (error instanceof ReferralApiError && [401, 403, 404, 4401, 4403].includes(error.status)) {
     // Refused: show why, and nothing of the user's.
     close();
@@ -111,10 +133,20 @@ function failed(current: NonNullable<typeof session>, error: unknown): void {
     showProblem(error.status === 404
       ? `There is no user ${current.userId}.`
       : `The token was refused for user ${current.userId}: ${error.message}. Enter a token for this user.`);
-    return;
+    return false;
   }
-  if (error === undefined) return;
-  showProblem(error instanceof ReferralApiError ? `${error.code}: ${error.message}` : 'Cannot reach the bridge; retrying.');
+  if (error === undefined) return false;
+  const passing = !(error instanceof ReferralApiError) || (error.status >= 500 && error.status < 600);
+  const problem = error instanceof ReferralApiError ? `${error.code}: ${error.message}` : 'Cannot reach the bridge; retrying.';
+  showProblem(problem);
+  passingProblem = passing ? problem : undefined;
+  return passing;
+}
+
+/** A read succeeded: the bridge is in reach again, so its problem is gone. */
+function reachedAgain(): void {
+  if (passingProblem !== undefined && $('problem').textContent === passingProblem) showProblem('');
+  passingProblem = undefined;
 }
 
 function close(): void {

@@ -81,23 +81,45 @@ function showTotals(totals: ProgramTotals): void {
   $('totals-as-of').textContent = `as of ${timeText(totals.asOf)}`;
 }
 
+// A pending payout's row is kept while it stays pending: the refresh every few
+// seconds must not take away a reference being typed, its focus or its error.
+const pendingRows = new Map<number, HTMLTableRowElement>();
+
 function showPending(payouts: Payout[]): void {
   $('pending-count').textContent = `${payouts.length} waiting`;
-  $('pending-payouts').replaceChildren(...(payouts.length === 0
+  const pending = new Set(payouts.map((payout) => payout.id));
+  for (const id of pendingRows.keys()) if (!pending.has(id)) pendingRows.delete(id);
+  const rows = payouts.length === 0
     ? [el('tr', {}, el('td', { colSpan: 4, className: 'muted', textContent: 'None: create payouts to pay what is available.' }))]
     : payouts.map((payout) => {
-      const reference = el('input', { name: 'reference', placeholder: 'bank transfer id', ariaLabel: `Reference for payout ${payout.id}` });
-      const error = el('span', { className: 'field-error', role: 'alert' });
-      const form = el('form', { className: 'mark-paid' }, reference, el('button', { type: 'submit', textContent: 'Mark paid' }), error);
-      form.addEventListener('submit', (event) => {
-        event.preventDefault();
-        void markPaid(payout.id, reference.value, error);
-      });
-      const row = el('tr', {}, el('td', { textContent: `#${payout.id}` }), el('td', { textContent: `user ${payout.userId}` }),
-        el('td', {}, money(payout.amount, payout.currency)), el('td', {}, form));
-      row.dataset.payoutId = String(payout.id);
+      const kept = pendingRows.get(payout.id);
+      if (kept) return kept;
+      const row = pendingRow(payout);
+      pendingRows.set(payout.id, row);
       return row;
-    })));
+    });
+  // Rows already in place are left where they are: moving one, even back to
+  // the same place, would take the focus from its input.
+  const body = $('pending-payouts');
+  rows.forEach((row, index) => {
+    const there = body.children[index] ?? null;
+    if (there !== row) body.insertBefore(row, there);
+  });
+  while (body.children.length > rows.length) body.lastElementChild!.remove();
+}
+
+function pendingRow(payout: Payout): HTMLTableRowElement {
+  const reference = el('input', { name: 'reference', placeholder: 'bank transfer id', ariaLabel: `Reference for payout ${payout.id}` });
+  const error = el('span', { className: 'field-error', role: 'alert' });
+  const form = el('form', { className: 'mark-paid' }, reference, el('button', { type: 'submit', textContent: 'Mark paid' }), error);
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    void markPaid(payout.id, reference.value, error);
+  });
+  const row = el('tr', {}, el('td', { textContent: `#${payout.id}` }), el('td', { textContent: `user ${payout.userId}` }),
+    el('td', {}, money(payout.amount, payout.currency)), el('td', {}, form));
+  row.dataset.payoutId = String(payout.id);
+  return row;
 }
 
 async function markPaid(payoutId: number, reference: string, error: HTMLElement): Promise<void> {
