@@ -112,6 +112,17 @@ describe('GET /api/users/:userId/earnings/daily', () => {
     expect(month.json.daily.at(-1).date).toBe(today);
   });
 
+  test('the days are UTC days whatever the database\'s time zone, through a night whose local midnight does not exist', async () => {
+    // Chile moved its clocks from midnight to 01:00 on 6 September 2026.
+    const database = new URL(db.url).pathname.slice(1);
+    await db.sql.unsafe(`ALTER DATABASE ${database} SET timezone = 'America/Santiago'`);
+    await db.sql.unsafe(`ALTER DATABASE ${database} SET referrals.now = '2026-09-10T12:00:00Z'`);
+    const get = await bridgeWith();
+    const response = await get('/api/users/2/earnings/daily?days=7');
+    expect(response.json.daily.map((day: { date: string }) => day.date))
+      .toEqual(['2026-09-04', '2026-09-05', '2026-09-06', '2026-09-07', '2026-09-08', '2026-09-09', '2026-09-10']);
+  });
+
   test('days must be a whole number from 1 to 366: else 400 INVALID_DAYS', async () => {
     const get = await bridgeWith();
     for (const days of ['0', '367', 'abc', '1.5', '-1']) {

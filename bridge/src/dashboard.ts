@@ -76,7 +76,10 @@ export async function dailyEarnings(sql: Sql, userId: number, days: number): Pro
           'reversals', decimal_text(coalesce(b.reversals, 0)),
           'net', decimal_text(coalesce(b.credits, 0) + coalesce(b.reversals, 0)),
           'events', coalesce(b.events, 0)) ORDER BY d.day)
-        FROM span, generate_series(span.first_day, span.last_day, interval '1 day') d(day)
+        -- Dates as timestamps without a time zone: as timestamptz they would be
+        -- local midnights, and a midnight skipped by a clock change would
+        -- shift the series an hour and drop today.
+        FROM span, generate_series(span.first_day::timestamp, span.last_day::timestamp, interval '1 day') d(day)
         LEFT JOIN by_day b ON b.day = d.day::date)
     ) AS answer
     FROM users u WHERE u.id = ${userId}`;
