@@ -59,6 +59,8 @@ export async function subscribeToStream(wsUrl: string, userId: number, options: 
   let failedResumes = 0;
   let retry: NodeJS.Timeout | undefined;
   let pacing: NodeJS.Timeout | undefined;
+  /** While reading slowly: when the current read window ends (performance.now()). */
+  let readingUntil = Number.POSITIVE_INFINITY;
 
   const onEventFrame = (seq: number) => {
     if (seq <= tally.lastSeq) {
@@ -78,6 +80,11 @@ export async function subscribeToStream(wsUrl: string, userId: number, options: 
     socket = ws;
     let subscribed = false;
     ws.on('message', (data) => {
+      // A window's end is also checked here, not only by its timer: one
+      // socket's read can bring megabytes the kernel buffered, and a hundred
+      // such reads in one turn would block this process (and every other
+      // reader's timers) for seconds, stalling the readers that are paused.
+      if (performance.now() > readingUntil) ws.pause();
       const frame = JSON.parse(data.toString()) as StreamFrame;
       if (frame.userId !== userId) return;
       if (frame.type === 'earning_update' || frame.type === 'earning_reversed') onEventFrame(frame.seq ?? -1);
@@ -118,9 +125,11 @@ export async function subscribeToStream(wsUrl: string, userId: number, options: 
     receivedExactly: (count) => tally.received === count && tally.repeated === 0 && tally.skipped === 0,
     readSlowly(everyMs, forMs) {
       clearInterval(pacing);
+      readingUntil = 0;
       socket?.pause();
       pacing = setInterval(() => {
         const reading = socket;
+        readingUntil = performance.now() + forMs;
         reading?.resume();
         setTimeout(() => reading?.pause(), forMs);
       }, everyMs);
@@ -129,6 +138,7 @@ export async function subscribeToStream(wsUrl: string, userId: number, options: 
       closing = true;
       clearTimeout(retry);
       clearInterval(pacing);
+      readingUntil = Number.POSITIVE_INFINITY;
       if (!socket || socket.readyState === WebSocket.CLOSED) return;
       const closed = new Promise((resolve) => socket?.once('close', resolve));
       socket.resume();
