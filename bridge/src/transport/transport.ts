@@ -53,7 +53,11 @@ export interface WebSocketHandlers<Data> {
   open(peer: Peer<Data>): void;
   /** A text or binary message, at most maxMessageBytes (larger ones are closed with 1009 before this). */
   message(peer: Peer<Data>, message: Buffer): void;
-  /** The socket's buffered bytes went down. */
+  /**
+   * The socket's buffered bytes went down: on uws whenever some left, on node
+   * when a full buffer emptied. The flow control also reads bufferedAmount on
+   * its own, so a transport may report drains this sparingly.
+   */
   drain(peer: Peer<Data>): void;
   close(peer: Peer<Data>): void;
 }

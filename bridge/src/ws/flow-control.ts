@@ -35,6 +35,8 @@ export interface FlowState {
   belowLowWater: Array<() => void>;
   /** When the socket last had nothing buffered, or its buffer last went down. */
   lastProgressAt: number;
+  /** Its buffered bytes at the watchdog's last look. */
+  lastBuffered: number;
 }
 
 export interface FlowSocketData {
@@ -60,7 +62,7 @@ export interface FlowControlOptions {
 
 const pageSize = 500;
 
-export const newFlowState = (): FlowState => ({ belowLowWater: [], lastProgressAt: Date.now() });
+export const newFlowState = (): FlowState => ({ belowLowWater: [], lastProgressAt: Date.now(), lastBuffered: 0 });
 
 export function createFlowControl(options: FlowControlOptions) {
   const { sql, feed, metrics, highWaterBytes } = options;
@@ -132,14 +134,24 @@ export function createFlowControl(options: FlowControlOptions) {
     }
   }
 
-  // The watchdog: progress is an empty buffer or a drain; a socket with bytes
-  // waiting and no progress for the stall timeout is closed.
+  // The watchdog: progress is an empty buffer, a buffer smaller than at the
+  // last look, or a drain; a socket with bytes waiting and no progress for
+  // the stall timeout is closed. A look that comes late means the bridge's
+  // own event loop was busy (a burst published in one loop), when no socket
+  // could drain: that time is not held against them.
+  const everyMs = Math.min(1000, options.stallTimeoutMs / 4);
+  let lastLookAt = Date.now();
   const watchdog = setInterval(() => {
     const now = Date.now();
+    const late = now - lastLookAt > 2 * everyMs;
+    lastLookAt = now;
     for (const ws of options.sockets()) {
       if (ws.data.closed) continue;
-      if (ws.bufferedAmount() === 0) ws.data.flow.lastProgressAt = now;
-      else if (now - ws.data.flow.lastProgressAt >= options.stallTimeoutMs) {
+      const { flow } = ws.data;
+      const buffered = ws.bufferedAmount();
+      if (late || buffered === 0 || buffered < flow.lastBuffered) flow.lastProgressAt = now;
+      flow.lastBuffered = buffered;
+      if (buffered > 0 && now - flow.lastProgressAt >= options.stallTimeoutMs) {
         metrics.stalledSocketsClosed.inc();
         options.log.info({ subscriptions: [...ws.data.subscriptions.keys()] }, 'closing a socket that made no progress');
         ws.end(closeCodes.stalled, `no progress for ${Math.round(options.stallTimeoutMs / 1000)} s: reconnect and resume with after`);
@@ -147,7 +159,7 @@ export function createFlowControl(options: FlowControlOptions) {
       }
       wakeIfBelowLowWater(ws);
     }
-  }, Math.min(1000, options.stallTimeoutMs / 4));
+  }, everyMs);
   watchdog.unref();
 
   return {
