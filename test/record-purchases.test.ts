@@ -133,4 +133,33 @@ describe('record_purchases', () => {
     expect(outcomes.map((outcome) => outcome.receipt!.earnings[0]!.seq)).toEqual(Array.from({ length: 50 }, (_, index) => index + 1));
     expect(counterWrites).toBe(1);
   });
+
+  test('an amount with more digits than numeric holds is refused alone, never the whole call', async () => {
+    const buyer = await createUser(db.sql, await createUser(db.sql));
+    const outcomes = await recordPurchases([
+      { userId: buyer, amount: '10' },
+      { userId: buyer, amount: '9'.repeat(140_000) },
+      { userId: buyer, amount: `0.${'0'.repeat(17_000)}1` },
+      { userId: buyer, amount: '1e999' },
+    ]);
+    expect(outcomes.map((outcome) => outcome.error?.code ?? outcome.outcome)).toEqual(['created', 'INVALID_AMOUNT', 'INVALID_AMOUNT', 'INVALID_AMOUNT']);
+    expect(await purchasesBy(buyer)).toBe(1);
+  });
+
+  test('calls with the same keys in opposite orders wait for each other and never deadlock', async () => {
+    const buyer = await createUser(db.sql, await createUser(db.sql));
+    const sessions = [db.connect({ max: 1 }), db.connect({ max: 1 })];
+    try {
+      for (let round = 0; round < 10; round++) {
+        const keys = Array.from({ length: 30 }, (_, index) => key(`round-${round}-${index}`));
+        const requests = keys.map((idempotencyKey) => ({ userId: buyer, amount: '1.00', idempotencyKey }));
+        const outcomes = await Promise.all([requests, [...requests].reverse()].map(async (batch, index) =>
+          onlyRow(await sessions[index]!<{ outcomes: Outcome[] }[]>`SELECT record_purchases(${sessions[index]!.json(batch)}) AS outcomes`).outcomes));
+        expect(outcomes.flat().filter((outcome) => outcome.outcome === 'created')).toHaveLength(30);
+      }
+      expect(await purchasesBy(buyer)).toBe(300);
+    } finally {
+      await Promise.all(sessions.map((session) => session.end()));
+    }
+  });
 });

@@ -21,6 +21,12 @@
 -- for one request's data. A request that is not an array of objects is the
 -- caller's mistake, not a request's: the call raises and records nothing.
 --
+-- Ids come from the purchases sequence, as defaults do: a purchase inserted
+-- elsewhere with an explicit id at or below the sequence (rather than past
+-- it, as the demo data does) may take one of them, and then this call fails
+-- as a whole with a unique violation, as a plain INSERT with a default id
+-- would.
+--
 -- Why separate statements: a key taken by a transaction that commits while
 -- this one waits is skipped by ON CONFLICT, and only a later statement's
 -- snapshot (at READ COMMITTED) sees the purchase that took it. At
@@ -92,9 +98,11 @@ BEGIN
                THEN (user_id_json::text)::numeric::integer
              END
            END AS user_id,
-           -- The decimals numeric reads, with at most a 3-digit exponent (a
-           -- longer one could overflow); NaN and Infinity are not amounts.
-           CASE WHEN amount_text ~ '^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{1,3})?$'
+           -- The decimals numeric reads, with at most 40 digits on either
+           -- side of the point and a 3-digit exponent (more could overflow
+           -- numeric, and refuse the whole call); NaN and Infinity are not
+           -- amounts.
+           CASE WHEN amount_text ~ '^[+-]?([0-9]{1,40}(\.[0-9]{0,40})?|\.[0-9]{1,40})([eE][+-]?[0-9]{1,3})?$'
              THEN amount_text::numeric
            END AS amount,
            CASE jsonb_typeof(key_json) WHEN 'string' THEN key_json #>> '{}' END AS idempotency_key
@@ -134,13 +142,15 @@ BEGIN
 
   -- One statement for every purchase that passed: the trigger credits the
   -- referrers once for all. A key already taken (earlier, or by a request
-  -- above in this same array) skips its row.
+  -- above in this same array) skips its row. Rows go in key order, so that
+  -- two calls with the same keys in other orders wait for each other
+  -- rather than deadlock.
   INSERT INTO purchases (id, user_id, amount, idempotency_key)
   SELECT (purchase ->> 'id')::bigint, (purchase ->> 'userId')::integer,
          (purchase ->> 'amount')::numeric, purchase ->> 'idempotencyKey'
   FROM jsonb_array_elements(coalesce(checked, '[]')) AS purchase
   WHERE purchase ? 'id'
-  ORDER BY (purchase ->> 'position')::integer
+  ORDER BY purchase ->> 'idempotencyKey' NULLS LAST, (purchase ->> 'position')::integer
   ON CONFLICT (idempotency_key) DO NOTHING;
 
   SELECT json_agg(CASE
