@@ -416,11 +416,17 @@ ALTER TABLE public.whatsapp_outbox ADD CONSTRAINT whatsapp_outbox_twilio_sid_key
 -- constraint public.whatsapp_outbox whatsapp_outbox_user_id_fkey
 ALTER TABLE public.whatsapp_outbox ADD CONSTRAINT whatsapp_outbox_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id);
 
+-- index public.earnings earnings_created_at_brin_idx
+CREATE INDEX earnings_created_at_brin_idx ON public.earnings USING brin (created_at) WITH (autosummarize='on');
+
 -- index public.earnings earnings_credit_purchase_id_level_key
 CREATE UNIQUE INDEX earnings_credit_purchase_id_level_key ON public.earnings USING btree (purchase_id, level) WHERE (refund_id IS NULL);
 
 -- index public.earnings earnings_reversal_refund_id_reverses_earning_id_key
 CREATE UNIQUE INDEX earnings_reversal_refund_id_reverses_earning_id_key ON public.earnings USING btree (refund_id, reverses_earning_id) WHERE (refund_id IS NOT NULL);
+
+-- index public.earnings earnings_user_id_created_at_idx
+CREATE INDEX earnings_user_id_created_at_idx ON public.earnings USING btree (user_id, created_at) INCLUDE (amount);
 
 -- index public.earnings earnings_user_id_level_idx
 CREATE INDEX earnings_user_id_level_idx ON public.earnings USING btree (user_id, level) INCLUDE (amount);
@@ -433,6 +439,9 @@ CREATE INDEX payouts_status_idx ON public.payouts USING btree (status, id);
 
 -- index public.payouts payouts_user_id_idx
 CREATE INDEX payouts_user_id_idx ON public.payouts USING btree (user_id, id) INCLUDE (status, amount);
+
+-- index public.purchases purchases_created_at_brin_idx
+CREATE INDEX purchases_created_at_brin_idx ON public.purchases USING brin (created_at) WITH (autosummarize='on');
 
 -- index public.purchases purchases_user_id_idx
 CREATE INDEX purchases_user_id_idx ON public.purchases USING btree (user_id);
@@ -874,9 +883,11 @@ BEGIN
                THEN (user_id_json::text)::numeric::integer
              END
            END AS user_id,
-           -- The decimals numeric reads, with at most a 3-digit exponent (a
-           -- longer one could overflow); NaN and Infinity are not amounts.
-           CASE WHEN amount_text ~ '^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{1,3})?$'
+           -- The decimals numeric reads, with at most 40 digits on either
+           -- side of the point and a 3-digit exponent (more could overflow
+           -- numeric, and refuse the whole call); NaN and Infinity are not
+           -- amounts.
+           CASE WHEN amount_text ~ '^[+-]?([0-9]{1,40}(\.[0-9]{0,40})?|\.[0-9]{1,40})([eE][+-]?[0-9]{1,3})?$'
              THEN amount_text::numeric
            END AS amount,
            CASE jsonb_typeof(key_json) WHEN 'string' THEN key_json #>> '{}' END AS idempotency_key
@@ -916,13 +927,15 @@ BEGIN
 
   -- One statement for every purchase that passed: the trigger credits the
   -- referrers once for all. A key already taken (earlier, or by a request
-  -- above in this same array) skips its row.
+  -- above in this same array) skips its row. Rows go in key order, so that
+  -- two calls with the same keys in other orders wait for each other
+  -- rather than deadlock.
   INSERT INTO purchases (id, user_id, amount, idempotency_key)
   SELECT (purchase ->> 'id')::bigint, (purchase ->> 'userId')::integer,
          (purchase ->> 'amount')::numeric, purchase ->> 'idempotencyKey'
   FROM jsonb_array_elements(coalesce(checked, '[]')) AS purchase
   WHERE purchase ? 'id'
-  ORDER BY (purchase ->> 'position')::integer
+  ORDER BY purchase ->> 'idempotencyKey' NULLS LAST, (purchase ->> 'position')::integer
   ON CONFLICT (idempotency_key) DO NOTHING;
 
   SELECT json_agg(CASE
