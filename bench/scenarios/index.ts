@@ -10,6 +10,7 @@ import { bulk } from './5-bulk.js';
 import { hotReferrer } from './6-hot-referrer.js';
 import { whatsappDrain } from './7-whatsapp-drain.js';
 import { slowSubscribers } from './8-slow-subscribers.js';
+import { insidePostgres } from './9-inside-postgres.js';
 
-export const scenarios: Scenario[] = [sqlCeiling, httpPurchases, commitToSocket, manySubscribers, bulk, hotReferrer, whatsappDrain, slowSubscribers]
+export const scenarios: Scenario[] = [sqlCeiling, httpPurchases, commitToSocket, manySubscribers, bulk, hotReferrer, whatsappDrain, slowSubscribers, insidePostgres]
   .map((definition, index) => ({ ...definition, id: index + 1 }));
