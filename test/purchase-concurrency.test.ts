@@ -39,15 +39,15 @@ async function openSession() {
   };
 }
 
-/** Waits until one of the bridge's purchases waits for a lock that the session holds. */
-function purchaseBlockedBy(sessionPid: number) {
-  return waitFor(`a bridge purchase waiting for a lock held by backend ${sessionPid}`, async () => {
-    const [blocked] = await db.sql<{ pid: number }[]>`
+/** Waits until `count` of the bridge's purchase batches wait for a lock that the session holds. */
+function purchaseBlockedBy(sessionPid: number, count = 1) {
+  return waitFor(`${count} bridge purchase batch(es) waiting for a lock held by backend ${sessionPid}`, async () => {
+    const blocked = await db.sql<{ pid: number }[]>`
       SELECT pid FROM pg_stat_activity
       WHERE datname = current_database() AND application_name = 'referral-bridge'
         AND wait_event_type = 'Lock' AND query ILIKE '%record_purchases%'
         AND ${sessionPid}::int = ANY (pg_blocking_pids(pid))`;
-    return blocked;
+    return blocked.length >= count;
   }, 5000);
 }
 
@@ -142,6 +142,35 @@ describe('a purchase waits only for the rows it touches', () => {
       const unblocked = await within(5000, 'the blocked purchase, after the commit', blocked);
       expect(unblocked.status).toBe(201);
       expect(unblocked.json.earnings).toEqual([expect.objectContaining({ userId: held, level: 1, amount: '10.00', seq: 2 })]);
+    } finally {
+      await session.end();
+    }
+  });
+});
+
+describe('batches start at once while few run, and beside blocked ones after a moment', () => {
+  test('two batches held by a lock do not hold up a third purchase that needs no held row', async () => {
+    const held = await createUser(db.sql);
+    const [sessionBuyer, firstBuyer, secondBuyer] = [await createUser(db.sql, held), await createUser(db.sql, held), await createUser(db.sql, held)];
+    const loner = await createUser(db.sql);
+
+    const session = await openSession();
+    try {
+      await session.sql`INSERT INTO purchases (user_id, amount) VALUES (${sessionBuyer}, 100)`;
+      const first = purchase(firstBuyer, '10');
+      await purchaseBlockedBy(session.pid, 1);
+      // A second batch starts at once, beside the first, and waits too.
+      const second = purchase(secondBuyer, '20');
+      await purchaseBlockedBy(session.pid, 2);
+
+      // Both eager batches are waiting: after the batcher's patience a third starts for this one.
+      const alone = await within(1000, 'a purchase that needs no held row, while two batches wait', purchase(loner, '5'));
+      expect(alone.status).toBe(201);
+
+      await session.commit();
+      const answers = await within(5000, 'the held purchases, after the commit', Promise.all([first, second]));
+      expect(answers.map((answer) => answer.status)).toEqual([201, 201]);
+      expect(answers.map((answer) => answer.json.earnings[0].seq).sort()).toEqual([2, 3]);
     } finally {
       await session.end();
     }

@@ -1,14 +1,17 @@
 // Groups HTTP purchases that arrive together into one call of
 // record_purchases (ledger.ts): NOTIFY serialises commits, so one commit for
-// many purchases raises the ceiling. Several batches run at once, each on
-// its own connection, so a purchase waits only for the rows its own batch
-// touches: a request that finds fewer than maxInFlight batches running
-// starts one at once, with everything waiting; otherwise it waits and joins
-// the batch that starts when one finishes. The database answers each
-// request as if it were alone, refusing only the requests that are wrong,
-// and a batch that PostgreSQL aborts for a deadlock or a serialization
-// failure runs again (purchase-retries.ts).
+// many purchases raises the ceiling. A request that finds fewer than two
+// batches running starts one at once, with everything waiting; otherwise it
+// waits and joins the batch that starts when one finishes, so that under
+// load each commit carries many purchases. A batch still running after
+// patienceMs is probably waiting for a row lock: then more start, up to
+// maxInFlight, each on its own connection, so a purchase waits only for the
+// rows its own batch touches. The database answers each request as if it
+// were alone, refusing only the requests that are wrong, and a batch that
+// PostgreSQL aborts for a deadlock or a serialization failure runs again
+// (purchase-retries.ts).
 
+import { performance } from 'node:perf_hooks';
 import type { Sql } from './db.js';
 import { ProductError } from './errors.js';
 import { recordPurchases, type PurchaseOutcome, type PurchaseRequest } from './ledger.js';
@@ -22,23 +25,46 @@ interface Waiting {
 
 const maxBatch = 64;
 
+/** Batches that start at once, whatever the others are doing. */
+const eagerBatches = 2;
+
 export function createPurchaseBatcher(sql: Sql, options: {
-  /** Batches running at once; each holds a pool connection, so keep it below the pool's size. */
+  /** Batches running at once at most; each holds a pool connection, so keep it below the pool's size. */
   maxInFlight: number;
+  /** How long the batches running may take before more start beside them. */
+  patienceMs?: number;
   onRetry: OnRetry;
 }) {
-  // Invariant: requests wait only while maxInFlight batches are running.
+  const patienceMs = options.patienceMs ?? 20;
+  // Invariant: requests wait only while min(eagerBatches, maxInFlight)
+  // batches run, or while maxInFlight do, once the oldest has run patienceMs.
   const waiting: Waiting[] = [];
-  let inFlight = 0;
+  /** The batches running, by when each started. */
+  const running = new Set<{ startedAt: number }>();
+  let patienceTimer: NodeJS.Timeout | undefined;
 
   function startBatches(): void {
-    while (inFlight < options.maxInFlight && waiting.length > 0) {
-      inFlight += 1;
+    while (waiting.length > 0 && running.size < limitNow()) {
+      const batch = { startedAt: performance.now() };
+      running.add(batch);
       void runBatch(waiting.splice(0, maxBatch)).finally(() => {
-        inFlight -= 1;
+        running.delete(batch);
         startBatches();
       });
     }
+    if (waiting.length > 0 && running.size < options.maxInFlight && !patienceTimer) {
+      patienceTimer = setTimeout(() => {
+        patienceTimer = undefined;
+        startBatches();
+      }, Math.max(0, oldestStart() + patienceMs - performance.now()));
+    }
+  }
+
+  const oldestStart = () => Math.min(...[...running].map((batch) => batch.startedAt));
+
+  function limitNow(): number {
+    const patienceRunOut = running.size > 0 && performance.now() - oldestStart() >= patienceMs;
+    return patienceRunOut ? options.maxInFlight : Math.min(eagerBatches, options.maxInFlight);
   }
 
   /** Settles every request of the batch; never rejects. */
