@@ -4,12 +4,12 @@
 // as the operator's payouts are).
 
 import type { Auth } from '../auth.js';
-import { bearerToken } from '../auth.js';
 import { dailyEarnings, programTotals, referralsOf, topReferrersThisMonth } from '../dashboard.js';
 import type { Sql } from '../db.js';
-import { parseDays, parseLimit, parseUserId } from '../input.js';
+import { parseDays, parseLimit } from '../input.js';
 import { outboxDepthByStatus } from '../whatsapp/outbox.js';
-import type { Request, Route } from './exchange.js';
+import type { Route } from './exchange.js';
+import { readableUser } from './readable-user.js';
 
 export function dashboardRoutes({ sql, auth }: { sql: Sql; auth: Auth }): Route[] {
   return [
@@ -17,8 +17,7 @@ export function dashboardRoutes({ sql, auth }: { sql: Sql; auth: Auth }): Route[
       method: 'GET',
       pattern: '/api/users/:userId/referrals',
       async handler(request) {
-        const userId = userIdParameter(request);
-        await auth.authorizeRead(userId, bearerToken(request.header('authorization')));
+        const userId = await readableUser(auth, request);
         const limit = parseLimit(request.query.get('limit'), 1000, 500);
         return { status: 200, body: await referralsOf(sql, userId, limit) };
       },
@@ -28,8 +27,7 @@ export function dashboardRoutes({ sql, auth }: { sql: Sql; auth: Auth }): Route[
       method: 'GET',
       pattern: '/api/users/:userId/earnings/daily',
       async handler(request) {
-        const userId = userIdParameter(request);
-        await auth.authorizeRead(userId, bearerToken(request.header('authorization')));
+        const userId = await readableUser(auth, request);
         const days = parseDays(request.query.get('days'), 366, 30);
         return { status: 200, body: await dailyEarnings(sql, userId, days) };
       },
@@ -64,8 +62,4 @@ export function dashboardRoutes({ sql, auth }: { sql: Sql; auth: Auth }): Route[
       },
     },
   ];
-}
-
-function userIdParameter(request: Request): number {
-  return parseUserId(request.params[0], { source: 'path' });
 }

@@ -4,18 +4,18 @@
 // a request and pass it on; the database decides and computes.
 
 import type { Auth } from '../auth.js';
-import { bearerToken } from '../auth.js';
 import type { Sql } from '../db.js';
 import { unknownUser } from '../errors.js';
 import {
-  asObject, onlyFields, parseLimit, parseOptionalText, parsePayoutId, parsePayoutStatus, parsePeriod, parseReference, parseSettingsChange, parseUserId,
+  asObject, onlyFields, parseLimit, parseOptionalText, parsePayoutId, parsePayoutStatus, parsePeriod, parseReference, parseSettingsChange,
 } from '../input.js';
 import { userExists } from '../ledger.js';
 import type { Logger } from '../log.js';
 import { balanceOf, createPayouts, listPayouts, payoutById, payoutsForExport, payoutsOf, settlePayout, type Settlement } from '../payouts.js';
 import { changeSettings, readSettings } from '../program-settings.js';
 import { csvRecord } from './csv.js';
-import type { Request, Route } from './exchange.js';
+import type { Route } from './exchange.js';
+import { readableUser } from './readable-user.js';
 
 const maxPayoutsPerPage = 1000;
 
@@ -57,8 +57,7 @@ export function payoutRoutes({ sql, auth, log }: { sql: Sql; auth: Auth; log: Lo
       method: 'GET',
       pattern: '/api/users/:userId/balance',
       async handler(request) {
-        const userId = userIdParameter(request);
-        await auth.authorizeRead(userId, bearerToken(request.header('authorization')));
+        const userId = await readableUser(auth, request);
         return { status: 200, body: await balanceOf(sql, userId) };
       },
     },
@@ -67,8 +66,7 @@ export function payoutRoutes({ sql, auth, log }: { sql: Sql; auth: Auth; log: Lo
       method: 'GET',
       pattern: '/api/users/:userId/payouts',
       async handler(request) {
-        const userId = userIdParameter(request);
-        await auth.authorizeRead(userId, bearerToken(request.header('authorization')));
+        const userId = await readableUser(auth, request);
         const limit = parseLimit(request.query.get('limit'), maxPayoutsPerPage, 100);
         if (!(await userExists(sql, userId))) throw unknownUser(userId);
         return { status: 200, body: { userId, payouts: await payoutsOf(sql, userId, limit) } };
@@ -131,8 +129,4 @@ export function payoutRoutes({ sql, auth, log }: { sql: Sql; auth: Auth; log: Lo
     settle('/api/payouts/:payoutId/failed', (body) => ({ status: 'failed', reason: reason(body) })),
     settle('/api/payouts/:payoutId/cancel', (body) => ({ status: 'canceled', reason: reason(body) })),
   ];
-}
-
-function userIdParameter(request: Request): number {
-  return parseUserId(request.params[0], { source: 'path' });
 }

@@ -2,7 +2,6 @@
 // database decides what is valid and computes every amount.
 
 import type { Auth } from '../auth.js';
-import { bearerToken } from '../auth.js';
 import type { WhatsAppConfig } from '../config.js';
 import type { Sql } from '../db.js';
 import { notificationsOf } from '../whatsapp/outbox.js';
@@ -15,7 +14,8 @@ import {
 import { eventsAfter } from '../earning-events.js';
 import { createUser, earningsSummary, userExists, type PurchaseOutcome, type PurchaseRequest } from '../ledger.js';
 import { purchaseDetails, type RefundOutcome, type RefundRequest } from '../refunds.js';
-import type { Request, Route } from './exchange.js';
+import type { Route } from './exchange.js';
+import { readableUser } from './readable-user.js';
 import { dashboardRoutes } from './dashboard-routes.js';
 import { payoutRoutes } from './payout-routes.js';
 
@@ -88,8 +88,7 @@ export function apiRoutes({ sql, auth, log, whatsapp, recordPurchase, recordRefu
       method: 'GET',
       pattern: '/api/earnings/:userId',
       async handler(request) {
-        const userId = userIdParameter(request);
-        await auth.authorizeRead(userId, bearerToken(request.header('authorization')));
+        const userId = await readableUser(auth, request);
         const through = parseThrough(request.query.get('through'));
         return { status: 200, body: await earningsSummary(sql, userId, through) };
       },
@@ -99,8 +98,7 @@ export function apiRoutes({ sql, auth, log, whatsapp, recordPurchase, recordRefu
       method: 'GET',
       pattern: '/api/earnings/:userId/events',
       async handler(request) {
-        const userId = userIdParameter(request);
-        await auth.authorizeRead(userId, bearerToken(request.header('authorization')));
+        const userId = await readableUser(auth, request);
         const after = parseAfter(request.query.get('after') || '0', { source: 'query' });
         const limit = parseLimit(request.query.get('limit'), maxEventsPerPage, 100);
         if (!(await userExists(sql, userId))) throw unknownUser(userId);
@@ -114,8 +112,7 @@ export function apiRoutes({ sql, auth, log, whatsapp, recordPurchase, recordRefu
       method: 'GET',
       pattern: '/api/users/:userId/notifications',
       async handler(request) {
-        const userId = userIdParameter(request);
-        await auth.authorizeRead(userId, bearerToken(request.header('authorization')));
+        const userId = await readableUser(auth, request);
         const limit = parseLimit(request.query.get('limit'), 200, 50);
         if (!(await userExists(sql, userId))) throw unknownUser(userId);
         return { status: 200, body: { userId, notifications: await notificationsOf(sql, userId, limit) } };
@@ -144,8 +141,4 @@ export function apiRoutes({ sql, auth, log, whatsapp, recordPurchase, recordRefu
     ...payoutRoutes({ sql, auth, log }),
     ...dashboardRoutes({ sql, auth }),
   ];
-}
-
-function userIdParameter(request: Request): number {
-  return parseUserId(request.params[0], { source: 'path' });
 }
