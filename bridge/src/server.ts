@@ -1,23 +1,18 @@
 // The bridge's HTTP and WebSocket server, on whichever transport was chosen:
 // the API routes, the page, /ws, /health and /metrics.
 
-import type { Auth } from './auth.js';
 import type { WhatsAppConfig } from './config.js';
 import type { WhatsAppWorker } from './whatsapp/worker.js';
-import type { Sql } from './db.js';
 import type { PurchaseOutcome, PurchaseRequest } from './ledger.js';
 import type { RefundOutcome, RefundRequest } from './refunds.js';
-import type { EarningFeed } from './feed/earning-feed.js';
 import { httpApp, maxBodyBytes, type Route } from './http/exchange.js';
 import { openApiRoute } from './http/openapi.js';
 import { pageRoutes } from './http/page.js';
 import { apiRoutes } from './http/routes.js';
-import type { Logger } from './log.js';
-import type { Metrics } from './metrics.js';
 import type { Transport } from './transport/transport.js';
 import { closeCodes } from './ws/protocol.js';
 import { webSocketEndpoint } from './ws/endpoint.js';
-import { createSubscriptions, type Socket, type Subscriptions } from './ws/subscriptions.js';
+import { createSubscriptions, type Socket, type SubscriptionSettings, type Subscriptions } from './ws/subscriptions.js';
 
 export interface Server {
   port: number;
@@ -26,19 +21,10 @@ export interface Server {
   close(): void;
 }
 
-export interface ServerOptions {
+export interface ServerOptions extends SubscriptionSettings {
   transport: Transport;
   host: string;
   port: number;
-  sql: Sql;
-  feed: EarningFeed;
-  auth: Auth;
-  log: Logger;
-  metrics: Metrics;
-  /** Buffered bytes past which a socket's subscriptions read from the database at its pace. */
-  highWaterBytes: number;
-  /** A socket that drains nothing for this long is closed with 4008. */
-  stallTimeoutMs: number;
   whatsapp: WhatsAppConfig;
   recordPurchase: (request: PurchaseRequest) => Promise<PurchaseOutcome>;
   recordRefund: (request: RefundRequest) => Promise<RefundOutcome>;

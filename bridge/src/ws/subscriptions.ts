@@ -28,17 +28,20 @@ export type Socket = Peer<SocketData>;
 const feedLagWaitMs = 20;
 const feedLagMaxWaitMs = 5000;
 
-export function createSubscriptions(options: {
+/** What subscriptions run on; the server passes its own. */
+export interface SubscriptionSettings {
   sql: Sql;
   feed: EarningFeed;
   auth: Auth;
   log: Logger;
   metrics: Metrics;
-  /** Buffered bytes past which a socket's subscriptions switch from live to paging. */
+  /** Buffered bytes past which a socket's subscriptions switch from live to paging (read from the database at its pace). */
   highWaterBytes: number;
+  /** A socket that drains nothing for this long is closed with 4008. */
   stallTimeoutMs: number;
-  openSockets: Set<Socket>;
-}) {
+}
+
+export function createSubscriptions(options: SubscriptionSettings & { openSockets: Set<Socket> }) {
   const { sql, auth, log, metrics, feed } = options;
   /** Sockets per user, whatever their subscription's state: for high-water checks and unwatching. */
   const socketsOf = new Map<number, Set<Socket>>();
