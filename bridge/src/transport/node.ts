@@ -94,7 +94,12 @@ class NodePeer<Data> implements Peer<Data> {
     drained: () => void,
   ) {
     ws.once('close', () => (this.closed = true));
-    socket.on('drain', drained);
+    socket.on('drain', () => {
+      // A socket that drains is alive, as uWebSockets.js counts it: a slow
+      // reader's pong can wait behind megabytes it has yet to read.
+      this.heard();
+      drained();
+    });
   }
 
   send(text: string): void {
