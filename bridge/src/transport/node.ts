@@ -4,6 +4,7 @@
 // automatic pings with an idle timeout, and a hard cap on buffered bytes.
 
 import http from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { ProductError } from '../errors.js';
@@ -81,9 +82,13 @@ export function nodeTransport(description: string): Transport {
   };
 }
 
+/** Bytes of ours the kernel may take between two looks at an idle socket: a few pings'. */
+const moreThanPings = 1024;
+
 class NodePeer<Data> implements Peer<Data> {
   private closed = false;
   private lastHeardAt = Date.now();
+  private sentAtLastLook = 0;
 
   constructor(
     private readonly ws: WebSocket,
@@ -144,9 +149,20 @@ class NodePeer<Data> implements Peer<Data> {
   }
 
   checkIdle(idleMs: number): void {
+    // A slow reader's pong waits behind what the kernel holds for it (tens
+    // of MB on loopback): the kernel taking more of our bytes since the last
+    // look (more than pings would be) says the peer reads, however slowly.
+    const sent = this.bytesTakenByKernel();
+    if (sent - this.sentAtLastLook > moreThanPings) this.heard();
+    this.sentAtLastLook = sent;
     const quietFor = Date.now() - this.lastHeardAt;
     if (quietFor >= idleMs) this.drop();
     else if (quietFor >= idleMs / 2 && !this.closed) this.ws.ping();
+  }
+
+  private bytesTakenByKernel(): number {
+    const socket = this.socket as Partial<Socket>;
+    return (socket.bytesWritten ?? 0) - (socket.writableLength ?? 0);
   }
 
   private drop(): void {
