@@ -35,7 +35,7 @@ export function createPurchaseBatcher(sql: Sql, options: {
   patienceMs?: number;
   onRetry: OnRetry;
 }) {
-  const patienceMs = options.patienceMs ?? 20;
+  const patienceMs = options.patienceMs ?? 100;
   // Invariant: requests wait only while min(eagerBatches, maxInFlight)
   // batches run, or while maxInFlight do, once the oldest has run patienceMs.
   const waiting: Waiting[] = [];
