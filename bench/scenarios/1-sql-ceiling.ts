@@ -1,5 +1,6 @@
 // What PostgreSQL itself does here: single-row INSERTs into a plain table
-// (a) and into purchases with its trigger (b), from 1 to 50 connections,
+// (a), the same with a NOTIFY in each transaction (a+n: NOTIFY serialises
+// commits), and into purchases with its trigger (b), from 1 to 50 connections,
 // buyers spread over 1,000 referral chains. (b) is the ceiling the bridge's
 // HTTP purchases are compared with.
 
@@ -19,14 +20,20 @@ export const sqlCeiling: ScenarioDefinition = {
     let n = 0;
     const plainInsert = (sql: postgres.Sql) => sql`INSERT INTO bench_plain_purchases (user_id, amount) VALUES (${fixture.coldBuyer(n++)}, 1)`;
     const purchase = (sql: postgres.Sql) => sql`INSERT INTO purchases (user_id, amount) VALUES (${fixture.coldBuyer(n++)}, 1)`;
+    // (a) with one NOTIFY in its transaction, as every purchase sends: what NOTIFY alone costs a commit.
+    const notifyingInsert = (sql: postgres.Sql) => sql`
+      WITH inserted AS (INSERT INTO bench_plain_purchases (user_id, amount) VALUES (${fixture.coldBuyer(n++)}, 1) RETURNING id)
+      SELECT pg_notify('bench_plain_purchases', id::text) FROM inserted`;
     // A second of each first, unmeasured: the first load of a run otherwise pays for cold caches and plans.
     await insertRate(db.url, 1, 1, plainInsert);
     await insertRate(db.url, 1, 1, purchase);
     for (const connections of [1, 4, 10, 16, 50]) {
       const plain = await insertRate(db.url, connections, seconds, plainInsert);
+      const notifying = await insertRate(db.url, connections, seconds, notifyingInsert);
       const real = await insertRate(db.url, connections, seconds, purchase);
       bench.ceiling.set(connections, real.perSecond);
       bench.record(`${connections} conn: plain table (a)`, [rate(plain.perSecond)]);
+      bench.record(`${connections} conn: plain table and a NOTIFY (a+n), (a+n)/a`, [rate(notifying.perSecond), times(notifying.perSecond / plain.perSecond)]);
       bench.record(`${connections} conn: purchases + trigger (b), b/a`, [rate(real.perSecond), times(real.perSecond / plain.perSecond)]);
     }
     const ledger = await readLedger(db.sql);
