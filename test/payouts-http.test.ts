@@ -148,6 +148,20 @@ describe('POST /api/payouts and the payouts that follow', () => {
     expect((await call('GET', `/api/users/${referrer}/balance`)).json).toMatchObject({ available: '50.00', inPayout: '0.00' });
   });
 
+  test('failed and cancel need no body at all; paid without one says the reference is missing', async () => {
+    const { referrer } = await referrerWithAvailable('1000');
+    const [first] = await createPayoutsFor([referrer]);
+    const missingReference = await call('POST', `/api/payouts/${first!.id}/paid`);
+    expect({ status: missingReference.status, code: missingReference.json.error.code }).toEqual({ status: 422, code: 'INVALID_REFERENCE' });
+    expect((await call('POST', `/api/payouts/${first!.id}/failed`)).json).toMatchObject({ status: 'failed', reason: null });
+    const [second] = await createPayoutsFor([referrer]);
+    expect((await call('POST', `/api/payouts/${second!.id}/cancel`)).json).toMatchObject({ status: 'canceled', reason: null });
+    // A body that is there must still be JSON.
+    const [third] = await createPayoutsFor([referrer]);
+    const notJson = await call('POST', `/api/payouts/${third!.id}/cancel`, 'reason=x', { 'content-type': 'application/x-www-form-urlencoded' });
+    expect(notJson.status).toBe(415);
+  });
+
   test('the operator lists payouts by status, a page at a time', async () => {
     const { referrer: first } = await referrerWithAvailable('1000');
     const { referrer: second } = await referrerWithAvailable('2000');

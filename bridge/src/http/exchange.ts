@@ -24,6 +24,8 @@ export interface Request {
   header(name: HeaderName): string | undefined;
   /** The body as JSON, every number kept as the digits sent (a LosslessNumber); rejects with a ProductError. */
   json(): Promise<unknown>;
+  /** As json(), but undefined for a request with no body at all (no content-type, nothing sent). */
+  optionalJson(): Promise<unknown>;
   /** The body as an HTML form; rejects with a ProductError. */
   form(): Promise<Record<string, string>>;
 }
@@ -118,6 +120,10 @@ function requestOf(incoming: IncomingRequest, params: string[]): Request {
     params,
     header: (name) => incoming.headers.get(name)?.[0],
     json: async () => parseJsonExactly(await bodyOfType('application/json', 'JSON')),
+    optionalJson: async () => {
+      const none = incoming.headers.get('content-type') === undefined && (await incoming.body()).length === 0;
+      return none ? undefined : parseJsonExactly(await bodyOfType('application/json', 'JSON'));
+    },
     form: async () => Object.fromEntries(new URLSearchParams(await bodyOfType('application/x-www-form-urlencoded', 'a form'))),
   };
 }

@@ -27,7 +27,8 @@ export function payoutRoutes({ sql, auth, log }: { sql: Sql; auth: Auth; log: Lo
     async handler(request) {
       auth.authorizeWrite(request.header('authorization'));
       const payoutId = parsePayoutId(request.params[0]);
-      const payout = await settlePayout(sql, payoutId, read(asObject(await request.json())));
+      // No body is an empty one: failing or canceling needs no reason, marking paid says what is missing.
+      const payout = await settlePayout(sql, payoutId, read(asObject((await request.optionalJson()) ?? {})));
       log.info({ payoutId, userId: payout.userId, status: payout.status }, `payout ${payoutId} of ${payout.amount} to user ${payout.userId} is ${payout.status}`);
       return { status: 200, body: payout };
     },
