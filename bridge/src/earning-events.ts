@@ -22,13 +22,14 @@ export async function eventsAfter(sql: Sql, userId: number, after: number, limit
     ORDER BY e.seq LIMIT ${limit}`;
 }
 
-/** For several users at once, each user's events after its own seq: by user, then seq. */
-export async function eventsAfterEach(sql: Sql, cursors: Array<{ userId: number; after: number }>): Promise<EarningEventRecord[]> {
+/** For several users at once, each user's events after its own seq: by user, then seq; the first `limit`. */
+export async function eventsAfterEach(sql: Sql, cursors: Array<{ userId: number; after: number }>, limit: number): Promise<EarningEventRecord[]> {
   return sql<EarningEventRecord[]>`
     SELECT e.user_id AS "userId", e.seq::int AS seq, e.event::text AS json
     FROM unnest(${cursors.map((cursor) => cursor.userId)}::int[], ${cursors.map((cursor) => cursor.after)}::bigint[]) AS cursor (user_id, after)
     JOIN earning_events e ON e.user_id = cursor.user_id AND e.seq > cursor.after
-    ORDER BY e.user_id, e.seq`;
+    ORDER BY e.user_id, e.seq
+    LIMIT ${limit}`;
 }
 
 /**

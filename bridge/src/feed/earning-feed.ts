@@ -46,6 +46,8 @@ export interface EarningFeedOptions {
 }
 
 const retryAfterErrorMs = 1000;
+/** Events read from the table at a time: the feed's memory stays bounded whatever one statement wrote. */
+const readPage = 5_000;
 
 /** A feed that follows nothing yet: start() gives it its consumer and starts listening. */
 export function createEarningFeed(sql: Sql, log: Logger, options: EarningFeedOptions): EarningFeed & { start(consumer: EarningConsumer): Promise<void> } {
@@ -163,23 +165,34 @@ export function createEarningFeed(sql: Sql, log: Logger, options: EarningFeedOpt
   }
 
   async function deliverRange(range: IdRange): Promise<void> {
-    const events = await eventsInIdRange(sql, range.first, range.last, cursors.followsAll ? 'all' : cursors.followed());
-    // A gap in a hint's range means a hint was missed: load from the table.
-    const gaps = deliver(events);
-    if (gaps.length > 0) await deliverAfterCursors(gaps);
+    const users = cursors.followsAll ? 'all' : cursors.followed();
+    for (let first = range.first; first <= range.last && mode === 'running'; first += readPage) {
+      const events = await eventsInIdRange(sql, first, Math.min(range.last, first + readPage - 1), users);
+      // A gap in a hint's range means a hint was missed: load from the table.
+      const gaps = deliver(events);
+      if (gaps.length > 0) await deliverAfterCursors(gaps);
+    }
   }
 
   async function deliverAfterCursors(userIds: number[]): Promise<void> {
-    const events = await eventsAfterEach(sql, userIds.map((userId) => ({ userId, after: cursors.lastSeq(userId) ?? 0 })));
-    // A gap in the table itself: say so, and go on from the next seq there
-    // is, rather than wait forever for seqs that will never come.
-    for (let gaps = deliver(events); gaps.length > 0; gaps = deliver(events)) {
-      for (const userId of gaps) {
-        const lastSeq = cursors.lastSeq(userId) ?? 0;
-        const next = events.find((event) => event.userId === userId && event.seq > lastSeq)!;
-        const missingSeqs = cursors.skipTo(userId, next.seq);
-        log.error({ userId, missingSeqs }, 'earnings ledger has a seq gap; this should be impossible; delivering from the next seq');
-        options.onSeqGap?.();
+    // A full page may have stopped short of some user's last event: read on
+    // from the cursors until a page is not full.
+    for (let full = true; full && mode === 'running';) {
+      // Only users still followed: one unwatched meanwhile has no cursor to move.
+      const followed = userIds.filter((userId) => cursors.follows(userId));
+      if (followed.length === 0) return;
+      const events = await eventsAfterEach(sql, followed.map((userId) => ({ userId, after: cursors.lastSeq(userId)! })), readPage);
+      full = events.length === readPage;
+      // A gap in the table itself: say so, and go on from the next seq there
+      // is, rather than wait forever for seqs that will never come.
+      for (let gaps = deliver(events); gaps.length > 0; gaps = deliver(events)) {
+        for (const userId of gaps) {
+          const lastSeq = cursors.lastSeq(userId) ?? 0;
+          const next = events.find((event) => event.userId === userId && event.seq > lastSeq)!;
+          const missingSeqs = cursors.skipTo(userId, next.seq);
+          log.error({ userId, missingSeqs }, 'earnings ledger has a seq gap; this should be impossible; delivering from the next seq');
+          options.onSeqGap?.();
+        }
       }
     }
   }
