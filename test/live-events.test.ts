@@ -166,7 +166,7 @@ describe('the earning feed', () => {
     }
   });
 
-  test('a statement of more events than one read holds (5,000) is delivered in pages, exactly once and in order, live or caught up', async () => {
+  test('a statement of more events than one read holds (25,000) is delivered in pages, exactly once and in order, live or caught up', async () => {
     const { buyer, referrer, root } = await createBuyerWithTwoReferrers(db.sql);
     const reads: string[] = [];
     const feedSql = postgres(db.url, { max: 2, onnotice: () => undefined, debug: (_connection, query) => reads.push(query) });
@@ -175,22 +175,22 @@ describe('the earning feed', () => {
       scope: 'all', reconcileEveryMs: 60_000, connectListener: () => db.connect({ max: 1 }),
     });
     try {
-      // Live: one notification for 12,000 earnings, read in three pages.
-      await db.sql`INSERT INTO purchases (user_id, amount) SELECT ${buyer}::int, 1 FROM generate_series(1, 6000)`;
-      await waitFor('12,000 events', () => delivered.length >= 12_000, 30_000);
+      // Live: one notification for 60,000 earnings, read in three pages.
+      await db.sql`INSERT INTO purchases (user_id, amount) SELECT ${buyer}::int, 1 FROM generate_series(1, 30000)`;
+      await waitFor('60,000 events', () => delivered.length >= 60_000, 60_000);
       expect(reads.filter((query) => query.includes('earning_id BETWEEN')).length).toBeGreaterThanOrEqual(3);
-      // Caught up: the notification of the next 12,000 is missed while the listener is down.
+      // Caught up: the notification of the next 60,000 is missed while the listener is down.
       await killListeners(db.sql);
-      await db.sql`INSERT INTO purchases (user_id, amount) SELECT ${buyer}::int, 2 FROM generate_series(1, 6000)`;
-      await waitFor('24,000 events', () => delivered.length >= 24_000, 30_000);
-      expect(delivered).toHaveLength(24_000);
+      await db.sql`INSERT INTO purchases (user_id, amount) SELECT ${buyer}::int, 2 FROM generate_series(1, 30000)`;
+      await waitFor('120,000 events', () => delivered.length >= 120_000, 60_000);
+      expect(delivered).toHaveLength(120_000);
       for (const userId of [referrer, root]) {
         expect(delivered.filter((event) => event.userId === userId).map((event) => event.seq))
-          .toEqual(Array.from({ length: 12_000 }, (_, index) => index + 1));
+          .toEqual(Array.from({ length: 60_000 }, (_, index) => index + 1));
       }
     } finally {
       await feed.stop();
       await feedSql.end();
     }
-  });
+  }, 150_000);
 });

@@ -47,7 +47,7 @@ export interface EarningFeedOptions {
 
 const retryAfterErrorMs = 1000;
 /** Events read from the table at a time: the feed's memory stays bounded whatever one statement wrote. */
-const readPage = 5_000;
+const readPage = 25_000;
 
 /** A feed that follows nothing yet: start() gives it its consumer and starts listening. */
 export function createEarningFeed(sql: Sql, log: Logger, options: EarningFeedOptions): EarningFeed & { start(consumer: EarningConsumer): Promise<void> } {
