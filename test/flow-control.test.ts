@@ -141,7 +141,9 @@ describe('memory', () => {
       expect(buffered).toBeGreaterThan(0);
       // At most the high-water mark plus one page's overshoot per socket; never the backlog (about 10 MB each).
       expect(buffered).toBeLessThan(50 * (defaultHighWaterBytes + 64 * 1024));
-      expect(process.memoryUsage().rss - rssBefore).toBeLessThan(150 * 1024 * 1024);
+      // Holding the backlogs would take about 500 MB (50 × 10 MB); the bound
+      // leaves room for the heap V8 keeps (more on Node 24 than on 20: 161 MiB seen).
+      expect(process.memoryUsage().rss - rssBefore).toBeLessThan(250 * 1024 * 1024);
       expect(clients.every((client) => client.socket.readyState === WebSocket.OPEN)).toBe(true);
 
       // Once they read, they get everything, in order (five of them, checked in full).
