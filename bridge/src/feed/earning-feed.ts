@@ -75,10 +75,12 @@ export function createEarningFeed(sql: Sql, log: Logger, options: EarningFeedOpt
       if (again) {
         options.onListenerReconnect?.();
         log.info('listening for earnings again; catching up');
+        requestCatchUp('all');
       } else {
+        // Nothing to catch up yet: start() reads where each user is once listening,
+        // and a user watched before that catches up when the feed starts running.
         log.info('listening for earnings');
       }
-      requestCatchUp('all');
     },
   });
 
