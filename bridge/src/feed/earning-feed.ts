@@ -4,16 +4,17 @@
 // statement's events when they fit, else says "something new in these ids"
 // (or, for payout events, "for these users") (notification.ts), and says
 // "listening again"; the cursors (seq-cursors.ts) know what each user has
-// had; this module delivers carried events, loads the others from the
-// database and runs the catch-ups. A NOTIFY can be missed, so a seq gap,
+// had; the event reader (event-reader.ts) loads pages from the table; this
+// module delivers carried events, decides what to load and runs the catch-ups. A NOTIFY can be missed, so a seq gap,
 // every (re)connection of the listener and a slow periodic reconcile catch
 // up from the cursors.
 
 import type { Sql } from '../db.js';
-import { eventsAfterEach, eventsInIdRange, lastSeqOf, lastSeqs, type EarningEventRecord } from '../earning-events.js';
+import { lastSeqOf, lastSeqs, type EarningEventRecord } from '../earning-events.js';
 import { describe } from '../failure.js';
 import type { Logger } from '../log.js';
 import { settleWithin } from '../settle.js';
+import { createEventReader } from './event-reader.js';
 import { ListenConnection } from './listen-connection.js';
 import { parseEarningsNotification, type IdRange } from './notification.js';
 import { SeqCursors } from './seq-cursors.js';
@@ -46,8 +47,6 @@ export interface EarningFeedOptions {
 }
 
 const retryAfterErrorMs = 1000;
-/** Events read from the table at a time: the feed's memory stays bounded whatever one statement wrote. */
-const readPage = 25_000;
 
 /** A feed that follows nothing yet: start() gives it its consumer and starts listening. */
 export function createEarningFeed(sql: Sql, log: Logger, options: EarningFeedOptions): EarningFeed & { start(consumer: EarningConsumer): Promise<void> } {
@@ -64,6 +63,9 @@ export function createEarningFeed(sql: Sql, log: Logger, options: EarningFeedOpt
   let consumer: EarningConsumer | undefined;
   let draining: Promise<void> | undefined;
   let reconcile: NodeJS.Timeout | undefined;
+  const { deliverRange, deliverAfterCursors } = createEventReader({
+    sql, log, cursors, deliver, running: () => mode === 'running', onSeqGap: options.onSeqGap,
+  });
 
   const listener = new ListenConnection({
     connect: options.connectListener,
@@ -164,39 +166,6 @@ export function createEarningFeed(sql: Sql, log: Logger, options: EarningFeedOpt
       .filter(([userId, lastSeq]) => cursors.follows(userId) && lastSeq > (cursors.lastSeq(userId) ?? 0))
       .map(([userId]) => userId);
     if (behind.length > 0) await deliverAfterCursors(behind);
-  }
-
-  async function deliverRange(range: IdRange): Promise<void> {
-    const users = cursors.followsAll ? 'all' : cursors.followed();
-    for (let first = range.first; first <= range.last && mode === 'running'; first += readPage) {
-      const events = await eventsInIdRange(sql, first, Math.min(range.last, first + readPage - 1), users);
-      // A gap in a hint's range means a hint was missed: load from the table.
-      const gaps = deliver(events);
-      if (gaps.length > 0) await deliverAfterCursors(gaps);
-    }
-  }
-
-  async function deliverAfterCursors(userIds: number[]): Promise<void> {
-    // A full page may have stopped short of some user's last event: read on
-    // from the cursors until a page is not full.
-    for (let full = true; full && mode === 'running';) {
-      // Only users still followed: one unwatched meanwhile has no cursor to move.
-      const followed = userIds.filter((userId) => cursors.follows(userId));
-      if (followed.length === 0) return;
-      const events = await eventsAfterEach(sql, followed.map((userId) => ({ userId, after: cursors.lastSeq(userId)! })), readPage);
-      full = events.length === readPage;
-      // A gap in the table itself: say so, and go on from the next seq there
-      // is, rather than wait forever for seqs that will never come.
-      for (let gaps = deliver(events); gaps.length > 0; gaps = deliver(events)) {
-        for (const userId of gaps) {
-          const lastSeq = cursors.lastSeq(userId) ?? 0;
-          const next = events.find((event) => event.userId === userId && event.seq > lastSeq)!;
-          const missingSeqs = cursors.skipTo(userId, next.seq);
-          log.error({ userId, missingSeqs }, 'earnings ledger has a seq gap; this should be impossible; delivering from the next seq');
-          options.onSeqGap?.();
-        }
-      }
-    }
   }
 
   /** Hands the events that come next to the consumer; returns the users with a seq missing. */
