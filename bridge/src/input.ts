@@ -1,6 +1,7 @@
 // The one place that reads values from the outside: ids, amounts, seqs,
 // limits, idempotency keys and text, from paths, queries, JSON bodies and
-// WebSocket messages alike. Each refuses a bad value with a product error
+// WebSocket messages alike (the payout operator's own values are read in
+// payout-input.ts, with the same rules). Each refuses a bad value with a product error
 // that says what a good one looks like; none rounds or guesses.
 
 import { isLosslessNumber } from 'lossless-json';
@@ -53,12 +54,8 @@ export function parsePurchaseId(value: unknown): string {
   return parseBigintId(value, 'INVALID_PURCHASE_ID', 'the purchaseId in the path', 'path');
 }
 
-/** A payout id (payouts.id, a bigint) in a path, or the `after` of a page of payouts, as its canonical digits. */
-export function parsePayoutId(value: unknown, source: 'path' | 'query' = 'path'): string {
-  return parseBigintId(value, 'INVALID_PAYOUT_ID', source === 'path' ? 'the payoutId in the path' : 'after', source);
-}
-
-function parseBigintId(value: unknown, code: ErrorCode, what: string, source: InputSource): string {
+/** A bigint id as its canonical digits: 1 to 9223372036854775807. */
+export function parseBigintId(value: unknown, code: ErrorCode, what: string, source: InputSource): string {
   const id = typeof value === 'string' && /^\d{1,19}$/.test(value) ? BigInt(value) : undefined;
   if (id === undefined || id < 1n || id > maxBigintId) {
     throw new ProductError(code, `${what} must be a positive integer (at most ${maxBigintId})`, { source });
@@ -120,7 +117,8 @@ export function parseAmount(value: unknown): string {
   return text;
 }
 
-function decimalText(value: unknown): string | undefined {
+/** A decimal as written: a JSON number's own digits, or a string of one; undefined if it is not one. */
+export function decimalText(value: unknown): string | undefined {
   const text = isLosslessNumber(value) ? value.value : typeof value === 'string' ? value.trim() : undefined;
   return text !== undefined && /^-?\d{1,15}(\.\d{1,20})?([eE][+-]?\d{1,2})?$/.test(text) ? text : undefined;
 }
@@ -185,82 +183,4 @@ export function asObject(value: unknown): Record<string, unknown> {
     throw new ProductError('INVALID_BODY', 'the body must be a JSON object', { source: 'body' });
   }
   return value as Record<string, unknown>;
-}
-
-/** A change of the program's settings: each field optional, null meaning "unchanged". */
-export interface SettingsChange {
-  /** An ISO 8601 duration ("P30D"), which PostgreSQL reads as an interval. */
-  holdingPeriod: string | null;
-  minimumPayout: string | null;
-  minimumPurchaseAmount: string | null;
-  currency: string | null;
-}
-
-const isoDuration = /^P(?!$)(\d{1,6}Y)?(\d{1,6}M)?(\d{1,6}W)?(\d{1,6}D)?(T(?=\d)(\d{1,6}H)?(\d{1,6}M)?(\d{1,9}(\.\d{1,6})?S)?)?$/;
-
-/**
- * The body of a settings change: at least one of holdingPeriod (an ISO 8601
- * duration), minimumPayout and minimumPurchaseAmount (decimals, as amounts
- * are read) and currency (a string, "" for none). Ranges are the database's
- * to check; each refusal names the field.
- */
-export function parseSettingsChange(body: Record<string, unknown>): SettingsChange {
-  const fields = ['holdingPeriod', 'minimumPayout', 'minimumPurchaseAmount', 'currency'] as const;
-  const unknown = Object.keys(body).find((key) => !(fields as readonly string[]).includes(key));
-  if (unknown !== undefined || Object.keys(body).length === 0) {
-    throw new ProductError('INVALID_SETTINGS', `${unknown === undefined ? 'the body names no setting' : `unknown setting ${JSON.stringify(unknown)}`}: send one or more of ${fields.join(', ')}`, { source: 'body' });
-  }
-  const invalid = (name: string, expected: string) => new ProductError('INVALID_SETTINGS', `${name} must be ${expected}`, { source: 'body' });
-  const money = (name: 'minimumPayout' | 'minimumPurchaseAmount') => {
-    if (!(name in body)) return null;
-    const text = decimalText(body[name]);
-    if (text === undefined) throw invalid(name, 'a decimal number (or a string of one) such as 50 or "50.00"');
-    return text;
-  };
-  const { holdingPeriod, currency } = body;
-  if (holdingPeriod !== undefined && (typeof holdingPeriod !== 'string' || !isoDuration.test(holdingPeriod))) {
-    throw invalid('holdingPeriod', 'an ISO 8601 duration such as "P30D" (30 days), "P2W", "PT12H" or "P0D" (none)');
-  }
-  if (currency !== undefined && typeof currency !== 'string') throw invalid('currency', 'a string such as "INR" ("" for none)');
-  return {
-    holdingPeriod: holdingPeriod ?? null,
-    minimumPayout: money('minimumPayout'),
-    minimumPurchaseAmount: money('minimumPurchaseAmount'),
-    currency: currency ?? null,
-  };
-}
-
-/**
- * A payout's transfer reference (the bank's or PayPal's transfer id): 1 to
- * 200 characters, not blank, no control characters.
- */
-export function parseReference(value: unknown): string {
-  if (typeof value !== 'string' || value.trim() === '' || [...value].length > 200 || /[\u0000-\u001f\u007f-\u009f]/.test(value)) {
-    throw new ProductError('INVALID_REFERENCE', 'reference must be the transfer\'s id at the bank or PayPal: 1 to 200 characters, without control characters', { source: 'body' });
-  }
-  return value;
-}
-
-const payoutStatuses = ['pending', 'paid', 'failed', 'canceled'] as const;
-export type PayoutStatus = (typeof payoutStatuses)[number];
-
-/** A payout status to filter by; null when absent (every status). */
-export function parsePayoutStatus(value: string | null): PayoutStatus | null {
-  if (value === null || value === '') return null;
-  if (!(payoutStatuses as readonly string[]).includes(value)) {
-    throw new ProductError('INVALID_STATUS', `status must be one of ${payoutStatuses.join(', ')}`, { source: 'query' });
-  }
-  return value as PayoutStatus;
-}
-
-/** A period of whole days in UTC, from and to inclusive: two dates (YYYY-MM-DD), to not before from. */
-export function parsePeriod(from: string | null, to: string | null): { from: string; to: string } {
-  const isDate = (text: string | null): text is string => {
-    const day = new Date(`${text}T00:00:00Z`);
-    return text !== null && /^(19|[2-9]\d)\d{2}-\d{2}-\d{2}$/.test(text) && !Number.isNaN(day.getTime()) && day.toISOString().startsWith(text);
-  };
-  if (!isDate(from) || !isDate(to) || to < from) {
-    throw new ProductError('INVALID_PERIOD', 'from and to must be dates (YYYY-MM-DD, days in UTC, both included), to not before from', { source: 'query' });
-  }
-  return { from, to };
 }

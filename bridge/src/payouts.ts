@@ -6,7 +6,7 @@
 
 import type { Queryable, Sql } from './db.js';
 import { unknownPayout, unknownUser } from './errors.js';
-import type { PayoutStatus } from './input.js';
+import type { PayoutStatus } from './payout-input.js';
 import { retryingConflicts, type OnRetry } from './purchase-retries.js';
 
 export interface Payout {

@@ -3,7 +3,7 @@
 // earnings keep what they were credited with.
 
 import type { Sql } from './db.js';
-import type { SettingsChange } from './input.js';
+import type { SettingsChange } from './payout-input.js';
 
 /** The settings as the API shows them, as JSON built by PostgreSQL; the row aliased s. */
 const settingsJson = (sql: Sql) => sql`json_build_object(

@@ -6,11 +6,10 @@
 import type { Auth } from '../auth.js';
 import type { Sql } from '../db.js';
 import { unknownUser } from '../errors.js';
-import {
-  asObject, onlyFields, parseLimit, parseOptionalText, parsePayoutId, parsePayoutStatus, parsePeriod, parseReference, parseSettingsChange,
-} from '../input.js';
+import { asObject, onlyFields, parseLimit, parseOptionalText } from '../input.js';
 import { userExists } from '../ledger.js';
 import type { Logger } from '../log.js';
+import { parsePayoutId, parsePayoutStatus, parsePeriod, parseReference, parseSettingsChange } from '../payout-input.js';
 import { balanceOf, createPayouts, listPayouts, payoutById, payoutsForExport, payoutsOf, settlePayout, type Settlement } from '../payouts.js';
 import { changeSettings, readSettings } from '../program-settings.js';
 import { csvRecord } from './csv.js';
