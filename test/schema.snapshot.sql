@@ -779,6 +779,20 @@ AS $function$
   SELECT currency FROM program_settings
 $function$
 
+-- function public.purchase_json(p public.purchases)
+CREATE OR REPLACE FUNCTION public.purchase_json(p public.purchases)
+ RETURNS json
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+AS $function$
+  SELECT json_build_object(
+    'id', p.id,
+    'userId', p.user_id,
+    'amount', decimal_text(p.amount),
+    'createdAt', iso_utc(p.created_at),
+    'idempotencyKey', p.idempotency_key)
+$function$
+
 -- function public.purchase_receipt(purchase_id bigint)
 CREATE OR REPLACE FUNCTION public.purchase_receipt(purchase_id bigint)
  RETURNS json
@@ -786,12 +800,7 @@ CREATE OR REPLACE FUNCTION public.purchase_receipt(purchase_id bigint)
  STABLE
 AS $function$
   SELECT json_build_object(
-    'purchase', json_build_object(
-      'id', p.id,
-      'userId', p.user_id,
-      'amount', decimal_text(p.amount),
-      'createdAt', iso_utc(p.created_at),
-      'idempotencyKey', p.idempotency_key),
+    'purchase', purchase_json(p),
     'earnings', coalesce((
       SELECT json_agg(json_build_object(
                'userId', e.user_id, 'level', e.level, 'rate', trim_scale(e.rate)::text,

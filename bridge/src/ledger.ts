@@ -2,7 +2,7 @@
 // formatted by PostgreSQL (decimal_text): the bridge passes money through as
 // text and never does arithmetic on it.
 
-import type { Queryable, Sql } from './db.js';
+import type { Sql } from './db.js';
 import { ProductError, isErrorCode, unknownUser } from './errors.js';
 
 export interface PurchaseRequest {
@@ -52,16 +52,6 @@ export async function recordPurchases(sql: Sql, requests: PurchaseRequest[]): Pr
     if (!isErrorCode(code)) throw new Error(`record_purchases refused a purchase with an unknown code ${JSON.stringify(code)}: ${message}`);
     return new ProductError(code, message, { source: 'body' });
   });
-}
-
-/** The purchase aliased p, as the API shows it, as JSON built by PostgreSQL (as purchase_receipt() does). */
-export function purchaseJson(sql: Queryable) {
-  return sql`json_build_object(
-    'id', p.id,
-    'userId', p.user_id,
-    'amount', decimal_text(p.amount),
-    'createdAt', iso_utc(p.created_at),
-    'idempotencyKey', p.idempotency_key)`;
 }
 
 /**

@@ -6,7 +6,6 @@
 
 import type { Queryable, Sql } from './db.js';
 import { ProductError, unknownPurchase } from './errors.js';
-import { purchaseJson } from './ledger.js';
 import { retryingConflicts, type OnRetry } from './purchase-retries.js';
 
 export interface RefundRequest {
@@ -117,7 +116,7 @@ function receiptOfRefund(sql: Queryable) {
 export async function purchaseDetails(sql: Sql, purchaseId: string): Promise<unknown> {
   const [row] = await sql<{ details: unknown }[]>`
     SELECT json_build_object(
-      'purchase', ${purchaseJson(sql)},
+      'purchase', purchase_json(p),
       'refunded', decimal_text(coalesce(t.refunded, 0)),
       'leftToRefund', decimal_text(p.amount - coalesce(t.refunded, 0)),
       'earnings', coalesce((
