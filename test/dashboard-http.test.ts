@@ -12,6 +12,7 @@ import { loadOriginalDemoUsers } from './support/demo-tree.js';
 import { callBridge } from './support/http.js';
 import { setSettings } from './support/payouts.js';
 import { onlyRow } from './support/rows.js';
+import { waitFor } from './support/wait.js';
 
 const jwtSecret = 'a-test-secret-that-is-long-enough-for-hs256';
 const apiKey = 'test-api-key-0123456789';
@@ -155,6 +156,33 @@ describe('the operator\'s program endpoints', () => {
       owed: { total: '20.0094', lastHour: '20.0094' },
     };
     expect(response.json).toEqual({ currency: 'INR', asOf: expect.stringMatching(/Z$/), ...totals });
+  });
+
+  test('GET /api/program/totals read by many at once reads the tables once for all of them, and afresh afterwards', async () => {
+    const get = await bridgeWith();
+    await purchase(4, '1000');
+    const totalsReads = async () => onlyRow(await db.sql<{ count: number }[]>`
+      SELECT count(*)::int AS count FROM pg_stat_activity
+      WHERE datname = current_database() AND query LIKE '%ledger_now() - interval ''1 hour''%' AND pid <> pg_backend_pid()`).count;
+    // Holding the payouts table keeps the first read waiting while ten more requests arrive.
+    const holder = await db.sql.reserve();
+    try {
+      await holder`BEGIN`;
+      await holder`LOCK TABLE payouts IN ACCESS EXCLUSIVE MODE`;
+      const answers = Promise.all(Array.from({ length: 10 }, () => get('/api/program/totals')));
+      await waitFor('the totals read to wait for the lock', async () => (await totalsReads()) > 0);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(await totalsReads()).toBe(1);
+      await holder`COMMIT`;
+      const responses = await answers;
+      expect(responses.map((response) => response.status)).toEqual(Array(10).fill(200));
+      expect(new Set(responses.map((response) => JSON.stringify(response.json))).size).toBe(1);
+      expect(responses[0]!.json.purchases).toMatchObject({ total: '1000.00', count: 1 });
+    } finally {
+      holder.release();
+    }
+    await purchase(3, '10');
+    expect((await get('/api/program/totals')).json.purchases).toMatchObject({ total: '1010.00', count: 2 });
   });
 
   test('GET /api/program/top-referrers: this month\'s earners, most first, at most limit', async () => {

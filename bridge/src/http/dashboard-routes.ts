@@ -7,11 +7,14 @@ import type { Auth } from '../auth.js';
 import { dailyEarnings, programTotals, referralsOf, topReferrersThisMonth } from '../dashboard.js';
 import type { Sql } from '../db.js';
 import { parseDays, parseLimit } from '../input.js';
+import { sharedRead } from '../shared-read.js';
 import { outboxDepthByStatus } from '../whatsapp/outbox.js';
 import type { Route } from './exchange.js';
 import { readableUser } from './readable-user.js';
 
 export function dashboardRoutes({ sql, auth }: { sql: Sql; auth: Auth }): Route[] {
+  // The totals read every row: requests that arrive while one read runs share its answer.
+  const totals = sharedRead(() => programTotals(sql));
   return [
     {
       method: 'GET',
@@ -38,7 +41,7 @@ export function dashboardRoutes({ sql, auth }: { sql: Sql; auth: Auth }): Route[
       pattern: '/api/program/totals',
       async handler(request) {
         auth.authorizeWrite(request.header('authorization'));
-        return { status: 200, body: await programTotals(sql) };
+        return { status: 200, body: await totals() };
       },
     },
 
