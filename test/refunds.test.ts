@@ -135,6 +135,32 @@ describe('a refund takes back the commissions at every level, exactly', () => {
     await expect(refund(db.sql, purchaseId, '50.01')).rejects.toMatchObject({ constraint_name: 'refunds_do_not_exceed_the_purchase' });
   });
 
+  test('a refund in the same statement as its purchase, ahead of the credits, is refused; after them, it reverses them', async () => {
+    const { buyer, referrer, root } = await createBuyerWithTwoReferrers(db.sql);
+    const nextId = async () => onlyRow(await db.sql<{ id: string }[]>`SELECT nextval('purchases_id_seq')::text AS id`).id;
+    // The refund in the WITH clause runs before the purchase's credits are written.
+    const early = await nextId();
+    await expect(db.sql`
+      WITH r AS (INSERT INTO refunds (purchase_id, amount) VALUES (${early}, 1000) RETURNING id)
+      INSERT INTO purchases (id, user_id, amount) SELECT ${early}, ${buyer}, 1000 FROM r`).rejects.toMatchObject({
+      code: '55000',
+      message: 'a refund cannot be inserted by a statement that also inserts purchases, ahead of their credits',
+      hint: expect.stringContaining('in a statement of its own'),
+    });
+    expect(await db.sql`SELECT FROM purchases WHERE id = ${early}`).toHaveLength(0);
+    // The purchase in the WITH clause is credited first, and the refund reverses it.
+    const late = await nextId();
+    await db.sql`
+      WITH p AS (INSERT INTO purchases (id, user_id, amount) VALUES (${late}, ${buyer}, 1000) RETURNING id)
+      INSERT INTO refunds (purchase_id, amount) SELECT id, 1000 FROM p`;
+    expect(await db.sql`SELECT user_id AS "userId", amount::text FROM earnings WHERE purchase_id = ${late} ORDER BY id`).toEqual([
+      { userId: referrer, amount: '50.00' }, { userId: root, amount: '10.00' },
+      { userId: referrer, amount: '-50.00' }, { userId: root, amount: '-10.00' },
+    ]);
+    // Nothing lingers: the next refund statement, alone, is accepted.
+    await refund(db.sql, await purchase(db.sql, buyer, '10'), null);
+  });
+
   test('one INSERT of refunds of several purchases reverses each, and numbers each beneficiary\'s reversals in refund order', async () => {
     const { root, referrer, buyer } = await createBuyerWithTwoReferrers(db.sql);
     const first = await purchase(db.sql, buyer, '100');
