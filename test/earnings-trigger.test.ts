@@ -43,6 +43,17 @@ describe('crediting referrers', () => {
     expect(earnings.map((earning) => earning.userId)).toEqual([l1, l2]);
   });
 
+  test('referral_rates keeps level 1: emptying it or removing level 1 is refused, so no purchase goes uncredited in silence', async () => {
+    const rates = () => db.sql`SELECT level, rate::text FROM referral_rates ORDER BY level`;
+    const before = await rates();
+    const keepLevel1 = { code: '23514', constraint_name: 'referral_rates_level_1_is_defined', hint: expect.stringContaining('UPDATE referral_rates') };
+    await expect(db.sql`DELETE FROM referral_rates`).rejects.toMatchObject(keepLevel1);
+    await expect(db.sql`DELETE FROM referral_rates WHERE level = 1`).rejects.toMatchObject(keepLevel1);
+    await expect(db.sql`UPDATE referral_rates SET level = 3 WHERE level = 1`).rejects.toMatchObject(keepLevel1);
+    await expect(db.sql`TRUNCATE referral_rates`).rejects.toMatchObject({ code: '23001', message: expect.stringContaining('referral_rates cannot be truncated') });
+    expect(await rates()).toEqual(before);
+  });
+
   test('a new level is one INSERT into referral_rates, and its rate applies from then on', async () => {
     const l3 = await createUser(db.sql);
     const l2 = await createUser(db.sql, l3);

@@ -41,6 +41,9 @@ describe('program_settings', () => {
       ['holding_period = \'-1 second\'', 'program_settings_holding_period_is_not_negative'],
       ['holding_period = \'1 mon -31 days\'', 'program_settings_holding_period_is_not_negative'],
       ['holding_period = \'3651 days\'', 'program_settings_holding_period_is_at_most_3650_days'],
+      ['holding_period = \'1 mon\'', 'program_settings_holding_period_uses_days_and_time_only'],
+      ['holding_period = \'1 mon -30 days\'', 'program_settings_holding_period_uses_days_and_time_only'],
+      ['holding_period = \'1 day -1 hour\'', 'program_settings_holding_period_uses_days_and_time_only'],
       ['currency = \'Indian rupee\'', 'program_settings_currency_has_no_spaces_or_control_characters'],
       ['currency = \'RUPEESRUPEES\'', 'program_settings_currency_is_at_most_10_characters'],
     ];

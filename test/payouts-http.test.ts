@@ -65,6 +65,7 @@ describe('GET and POST /api/settings', () => {
       [{ holdingPeriod: '30 days' }, 'holdingPeriod must be an ISO 8601 duration such as "P30D" (30 days), "P2W", "PT12H" or "P0D" (none)'],
       [{ holdingPeriod: 30 }, 'holdingPeriod must be an ISO 8601 duration such as "P30D" (30 days), "P2W", "PT12H" or "P0D" (none)'],
       [{ holdingPeriod: 'P3651D' }, 'holdingPeriod must be at most 3650 days'],
+      [{ holdingPeriod: 'P1M' }, 'holdingPeriod must be weeks, days and time such as "P30D" or "PT12H", not months or years, which vary in length'],
       [{ currency: 'Indian rupee' }, 'currency must hold no spaces or control characters, such as "INR"'],
       [{ currency: 'RUPEESRUPEES' }, 'currency must be at most 10 characters, such as "INR"'],
       [{ currency: 356 }, 'currency must be a string such as "INR" ("" for none)'],

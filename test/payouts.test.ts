@@ -141,13 +141,16 @@ describe('a payout\'s status', () => {
     expect((await balanceOf(db.sql, first)).available).toBe('50.00');
   });
 
-  test('an unknown payout is named as such', async () => {
+  test('an unknown payout is named as such, and a NULL id as a missing id', async () => {
     for (const call of [
       db.sql`SELECT * FROM mark_payout_paid(987654321, 'TX')`,
       db.sql`SELECT * FROM mark_payout_failed(987654321)`,
       db.sql`SELECT * FROM cancel_payout(987654321, 'why')`,
     ]) {
       await expect(call).rejects.toMatchObject({ code: 'P0002', constraint_name: 'payouts_payout_exists', message: 'there is no payout 987654321' });
+    }
+    for (const call of [db.sql`SELECT * FROM mark_payout_paid(NULL, 'TX')`, db.sql`SELECT * FROM cancel_payout(NULL)`]) {
+      await expect(call).rejects.toMatchObject({ code: '22004', message: 'which payout? the payout id is NULL', hint: expect.stringContaining('payouts.id') });
     }
   });
 
@@ -165,6 +168,8 @@ describe('a payout\'s status', () => {
     for (const [reference, constraint] of refused) {
       await expect(db.sql`SELECT * FROM mark_payout_paid(${id}::bigint, ${reference}::text)`, String(reference)).rejects.toMatchObject({ code: '23514', constraint_name: constraint });
     }
+    await expect(db.sql`SELECT * FROM mark_payout_paid(${id}::bigint, NULL)`).rejects
+      .toMatchObject({ message: `payout ${id} cannot be marked paid without the transfer's reference`, hint: expect.stringContaining('transfer id') });
     await expect(db.sql`SELECT * FROM mark_payout_failed(${id}::bigint, ${'x'.repeat(501)})`).rejects.toMatchObject({ constraint_name: 'payouts_reason_is_at_most_500_characters' });
     expect((await payoutsOf(db.sql, referrer)).map((row) => row.status)).toEqual(['pending']);
   });

@@ -25,6 +25,7 @@ const byConstraint: Record<string, [code: ErrorCode, message: string]> = {
   users_phone_number_is_e164: ['INVALID_PHONE_NUMBER', 'phoneNumber must be in E.164 form: + and 8 to 15 digits, e.g. +4915112345678'],
   program_settings_holding_period_is_not_negative: ['INVALID_SETTINGS', 'holdingPeriod must not be negative'],
   program_settings_holding_period_is_at_most_3650_days: ['INVALID_SETTINGS', 'holdingPeriod must be at most 3650 days'],
+  program_settings_holding_period_uses_days_and_time_only: ['INVALID_SETTINGS', 'holdingPeriod must be weeks, days and time such as "P30D" or "PT12H", not months or years, which vary in length'],
   ...settingsMoney('minimum_payout', 'minimumPayout'),
   ...settingsMoney('minimum_purchase_amount', 'minimumPurchaseAmount'),
   program_settings_currency_is_at_most_10_characters: ['INVALID_SETTINGS', 'currency must be at most 10 characters, such as "INR"'],
