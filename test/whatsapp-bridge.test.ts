@@ -7,7 +7,7 @@ import twilio from 'twilio';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { startBridgeProcess, type BridgeProcess } from './support/bridge.js';
 import { useTestDatabase } from './support/database.js';
-import { accepted, useFakeTwilio } from './support/fake-twilio.js';
+import { accepted, twilioError, useFakeTwilio } from './support/fake-twilio.js';
 import { cleanEnvironment, runCommand } from './support/process.js';
 import { onlyRow } from './support/rows.js';
 import { waitFor } from './support/wait.js';
@@ -145,7 +145,9 @@ describe('the worker as its own process', () => {
 
   test('Twilio down with 10,000 queued messages: the worker\'s memory stays flat, and all go out when it returns', async () => {
     const { root, referrer, buyer } = await phoneChain(db.sql);
-    fake.answer = () => 'drop';
+    // Down as Twilio's edge says it: a dropped connection after the request
+    // would be an unknown outcome, which is tried only once more.
+    fake.answer = () => twilioError(503, 20503, 'Service Unavailable');
     const worker = runCommand('node', ['dist/bridge/src/worker-command.js'], cleanEnvironment({
       DATABASE_URL: db.url,
       ...workerEnvironment(fake.url, { WHATSAPP_CONCURRENCY: '50', TWILIO_MAX_MPS: '5000', WHATSAPP_RETRY_BASE_MS: '100', WHATSAPP_MAX_ATTEMPTS: '50', LOG_LEVEL: 'warn' }),

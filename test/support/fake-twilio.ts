@@ -1,6 +1,6 @@
 // A local stand-in for Twilio's Messages API: records every request and
-// answers as each test scripts it (success, an error, silence, or no
-// connection at all).
+// answers as each test scripts it (success, an error, a body that is not
+// JSON, a late answer, silence, or a connection dropped after the request).
 
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
@@ -17,7 +17,14 @@ export interface TwilioRequest {
 }
 
 export type TwilioAnswer =
-  | { status: number; body: Record<string, unknown> }
+  | {
+      status: number;
+      /** An object is sent as JSON; a string as it is, with `contentType`. */
+      body: Record<string, unknown> | string;
+      contentType?: string;
+      /** Answers this long after the request arrived (a slow Twilio). */
+      delayMs?: number;
+    }
   | 'hang'
   | 'drop';
 
@@ -70,8 +77,12 @@ export async function startFakeTwilio(fake: FakeTwilio = notStarted()): Promise<
         req.socket.destroy();
         return;
       }
-      res.writeHead(answer.status, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(answer.body));
+      const respond = () => {
+        res.writeHead(answer.status, { 'content-type': answer.contentType ?? 'application/json' });
+        res.end(typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body));
+      };
+      if (answer.delayMs) setTimeout(respond, answer.delayMs).unref();
+      else respond();
     });
   });
   server.on('connection', (socket) => {

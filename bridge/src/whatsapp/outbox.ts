@@ -3,6 +3,7 @@
 
 import type { Sql } from '../db.js';
 import type { MessageVariables } from './message.js';
+import { outcomeUnknownCode } from './retry-policy.js';
 
 export interface ClaimedMessage {
   id: string;
@@ -14,29 +15,53 @@ export interface ClaimedMessage {
   recipient: string;
   variables: MessageVariables;
   attempts: number;
+  /** Sends of this message that may have reached Twilio unanswered (see 0020_whatsapp_outcomes.sql). */
+  unknownOutcomes: number;
 }
 
 /**
  * Claims up to `limit` due messages for `worker`: queued ones whose time has
- * come, and "sending" ones whose lease ran out (their worker died). SKIP
- * LOCKED lets several workers claim at once without ever taking the same row.
+ * come, and "sending" ones whose lease ran out (their worker died, or could
+ * not record what Twilio answered) while they may still be sent: below
+ * `maxAttempts` and without an earlier unknown outcome. The lost claim counts
+ * as an unknown outcome. SKIP LOCKED lets several workers claim at once
+ * without ever taking the same row.
  */
-export async function claimDueMessages(sql: Sql, worker: string, limit: number, leaseMs: number): Promise<ClaimedMessage[]> {
+export async function claimDueMessages(sql: Sql, worker: string, limit: number, leaseMs: number, maxAttempts: number): Promise<ClaimedMessage[]> {
   return sql<ClaimedMessage[]>`
     UPDATE whatsapp_outbox AS message
     SET status = 'sending', attempts = message.attempts + 1, leased_by = ${worker},
+        unknown_outcomes = message.unknown_outcomes + (message.status = 'sending')::int,
         lease_expires_at = now() + ${leaseMs} * interval '1 millisecond', updated_at = now()
     FROM (
       SELECT id FROM whatsapp_outbox
       WHERE (status = 'queued' AND next_attempt_at <= now())
-         OR (status = 'sending' AND lease_expires_at <= now())
+         OR (status = 'sending' AND lease_expires_at <= now() AND attempts < ${maxAttempts} AND unknown_outcomes = 0)
       ORDER BY next_attempt_at, id
       LIMIT ${limit}
       FOR UPDATE SKIP LOCKED
     ) due
     WHERE message.id = due.id
     RETURNING message.id::text AS id, message.user_id AS "userId", message.earning_id::text AS "earningId",
-              message.payout_event_id::text AS "payoutEventId", message.recipient, message.variables, message.attempts`;
+              message.payout_event_id::text AS "payoutEventId", message.recipient, message.variables, message.attempts,
+              message.unknown_outcomes AS "unknownOutcomes"`;
+}
+
+/**
+ * Fails the "sending" messages whose lease ran out and that claimDueMessages
+ * leaves alone: their last attempt, or their second unknown outcome, may have
+ * been sent. Returns them, for the log.
+ */
+export async function failAbandonedMessages(sql: Sql, maxAttempts: number): Promise<Array<{ id: string; attempts: number }>> {
+  return sql<Array<{ id: string; attempts: number }>>`
+    UPDATE whatsapp_outbox
+    SET status = 'failed', unknown_outcomes = unknown_outcomes + 1, lease_expires_at = NULL, leased_by = NULL,
+        last_error_code = ${outcomeUnknownCode},
+        last_error_message = 'attempt ' || attempts || ' lost its worker (stopped, or unable to record the outcome) while sending: '
+          || CASE WHEN unknown_outcomes > 0 THEN 'a second unknown outcome' ELSE 'the last attempt' END || '; it may have been sent',
+        updated_at = now()
+    WHERE status = 'sending' AND lease_expires_at <= now() AND (attempts >= ${maxAttempts} OR unknown_outcomes > 0)
+    RETURNING id::text AS id, attempts`;
 }
 
 /**
@@ -52,7 +77,8 @@ export async function renewLease(sql: Sql, id: string, worker: string, leaseMs: 
 }
 
 /** Every outcome below applies only while the row is still this worker's claim. */
-export async function markSent(sql: Sql, id: string, worker: string, twilioSid: string): Promise<void> {
+/** `twilioSid` is null when the 2xx answer carried none. */
+export async function markSent(sql: Sql, id: string, worker: string, twilioSid: string | null): Promise<void> {
   await sql`
     UPDATE whatsapp_outbox
     SET status = 'sent', twilio_sid = ${twilioSid}, sent_at = now(), lease_expires_at = NULL, leased_by = NULL,
@@ -67,20 +93,24 @@ export async function markSkipped(sql: Sql, id: string, worker: string): Promise
     WHERE id = ${id} AND status = 'sending' AND leased_by = ${worker}`;
 }
 
-export async function markForRetry(sql: Sql, id: string, worker: string, delayMs: number, code: string, message: string): Promise<void> {
+/** `unknownOutcome`: the send may have reached Twilio unanswered, and is counted. */
+export async function markForRetry(
+  sql: Sql, id: string, worker: string, delayMs: number, code: string, message: string, unknownOutcome: boolean,
+): Promise<void> {
   await sql`
     UPDATE whatsapp_outbox
     SET status = 'queued', next_attempt_at = now() + ${delayMs} * interval '1 millisecond',
+        unknown_outcomes = unknown_outcomes + ${unknownOutcome ? 1 : 0},
         lease_expires_at = NULL, leased_by = NULL, last_error_code = ${code}, last_error_message = ${message}, updated_at = now()
     WHERE id = ${id} AND status = 'sending' AND leased_by = ${worker}`;
 }
 
 export async function markGivenUp(
-  sql: Sql, id: string, worker: string, status: 'failed' | 'undeliverable', code: string, message: string,
+  sql: Sql, id: string, worker: string, status: 'failed' | 'undeliverable', code: string, message: string, unknownOutcome: boolean,
 ): Promise<void> {
   await sql`
     UPDATE whatsapp_outbox
-    SET status = ${status}, lease_expires_at = NULL, leased_by = NULL,
+    SET status = ${status}, lease_expires_at = NULL, leased_by = NULL, unknown_outcomes = unknown_outcomes + ${unknownOutcome ? 1 : 0},
         last_error_code = ${code}, last_error_message = ${message}, updated_at = now()
     WHERE id = ${id} AND status = 'sending' AND leased_by = ${worker}`;
 }

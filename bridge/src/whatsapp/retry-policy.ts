@@ -1,5 +1,6 @@
 // What to do when Twilio refuses or fails: retry later (with exponential
-// backoff and jitter) or give up on the message for good.
+// backoff and jitter), give up on the message for good, or, when the request
+// may have reached Twilio unanswered, count an unknown outcome.
 
 /** Twilio error codes that no retry can fix. */
 export const permanentErrorCodes = new Set([
@@ -15,11 +16,14 @@ export const permanentErrorCodes = new Set([
 /** How many times an error Twilio gives us no reason to trust is retried. */
 export const unknownErrorAttempts = 3;
 
+/** The code of a send that may or may not have been accepted (see 0020_whatsapp_outcomes.sql). */
+export const outcomeUnknownCode = 'OUTCOME_UNKNOWN';
+
 export interface SendFailure {
-  /** Twilio's error code, an HTTP status, or a network error code. */
+  /** Twilio's error code, an HTTP status, a network error code, or OUTCOME_UNKNOWN. */
   code: string;
   message: string;
-  verdict: 'retry' | 'retry-a-few-times' | 'undeliverable';
+  verdict: 'retry' | 'retry-a-few-times' | 'undeliverable' | 'outcome-unknown';
 }
 
 /** Classifies anything the twilio client threw. */
@@ -36,7 +40,24 @@ export function classifyFailure(error: unknown): SendFailure {
     return { code: `HTTP_${status}`, message: text, verdict: status === 429 || status >= 500 ? 'retry' : 'retry-a-few-times' };
   }
   // No HTTP answer at all: a network error or a timeout.
-  return { code: typeof code === 'string' ? code : 'NETWORK_ERROR', message: text, verdict: 'retry' };
+  const networkCode = typeof code === 'string' ? code : 'NETWORK_ERROR';
+  if (mayHaveReachedTwilio(error)) {
+    return {
+      code: outcomeUnknownCode,
+      message: `no answer after the request was sent (${networkCode}: ${text}); it may have been sent`,
+      verdict: 'outcome-unknown',
+    };
+  }
+  return { code: networkCode, message: text, verdict: 'retry' };
+}
+
+/**
+ * Whether a request that got no answer was written out (the client's
+ * http.ClientRequest finished), so Twilio may have read and accepted it. One
+ * that never was (refused, unreachable, no connection in time) surely was not.
+ */
+function mayHaveReachedTwilio(error: unknown): boolean {
+  return (error as { request?: { writableFinished?: unknown } } | null)?.request?.writableFinished === true;
 }
 
 /**

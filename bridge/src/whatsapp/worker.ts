@@ -1,8 +1,9 @@
 // The WhatsApp worker: claims due outbox rows, sends them through Twilio at
 // most TWILIO_MAX_MPS per second with at most WHATSAPP_CONCURRENCY in flight,
 // and records each outcome. A NOTIFY on "whatsapp_outbox" wakes it; a poll
-// every 2 s is the safety net. Only the messages in flight are in memory: the
-// backlog stays in the table, whatever Twilio does.
+// every 2 s is the safety net, and fails the abandoned claims that may not be
+// sent again. Only the messages in flight are in memory: the backlog stays in
+// the table, whatever Twilio does.
 
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -13,8 +14,10 @@ import { settleWithin } from '../settle.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { maskPhone, messageBody } from './message.js';
-import { claimDueMessages, markForRetry, markGivenUp, markSent, markSkipped, renewLease, type ClaimedMessage } from './outbox.js';
-import { backoffMs, classifyFailure, unknownErrorAttempts } from './retry-policy.js';
+import {
+  claimDueMessages, failAbandonedMessages, markForRetry, markGivenUp, markSent, markSkipped, renewLease, type ClaimedMessage,
+} from './outbox.js';
+import { backoffMs, classifyFailure, outcomeUnknownCode, unknownErrorAttempts } from './retry-policy.js';
 import type { WhatsAppSender } from './twilio-sender.js';
 
 export interface WhatsAppWorker {
@@ -67,7 +70,7 @@ export async function startWhatsAppWorker(options: {
       do {
         pumpAgain = false;
         while (!stopped && inFlight < config.concurrency) {
-          const claimed = await claimDueMessages(sql, workerId, config.concurrency - inFlight, config.leaseMs);
+          const claimed = await claimDueMessages(sql, workerId, config.concurrency - inFlight, config.leaseMs, config.maxAttempts);
           if (claimed.length === 0) break;
           for (const message of claimed) {
             inFlight += 1;
@@ -112,7 +115,7 @@ export async function startWhatsAppWorker(options: {
         return;
       }
       const started = Date.now();
-      let sid: string;
+      let sid: string | null;
       try {
         sid = await sender.send(message.recipient, message.variables);
       } catch (error) {
@@ -123,9 +126,11 @@ export async function startWhatsAppWorker(options: {
       await markSent(sql, message.id, workerId, sid);
       log.info({ ...context, twilioSid: sid }, 'WhatsApp message sent');
     } catch (error) {
-      // The outcome could not be recorded: the lease runs out and the message
-      // is claimed again (see README, "delivery guarantee").
-      log.error({ ...context, err: describe(error) }, 'cannot record a WhatsApp outcome; the message will be retried after its lease');
+      // The outcome could not be recorded: when the lease runs out the claim
+      // counts as an unknown outcome, so the message is sent once more at most
+      // (see README, "delivery guarantee").
+      log.error({ ...context, err: describe(error) },
+        'cannot record a WhatsApp outcome; after its lease the message is tried once more at most, or failed as OUTCOME_UNKNOWN');
     }
   }
 
@@ -133,22 +138,37 @@ export async function startWhatsAppWorker(options: {
     const failure = classifyFailure(error);
     metrics.whatsappFailures.inc({ code: failure.code });
     const allowed = failure.verdict === 'retry-a-few-times' ? Math.min(config.maxAttempts, unknownErrorAttempts) : config.maxAttempts;
+    const unknownOutcome = failure.verdict === 'outcome-unknown';
     if (failure.verdict === 'undeliverable') {
-      await markGivenUp(sql, message.id, workerId, 'undeliverable', failure.code, failure.message);
+      await markGivenUp(sql, message.id, workerId, 'undeliverable', failure.code, failure.message, false);
       log.warn({ ...context, code: failure.code }, `WhatsApp message undeliverable: ${failure.message}`);
-    } else if (message.attempts >= allowed) {
-      await markGivenUp(sql, message.id, workerId, 'failed', failure.code, failure.message);
+    } else if (message.attempts >= allowed || (unknownOutcome && message.unknownOutcomes > 0)) {
+      // After a second unknown outcome a third copy could be a second duplicate.
+      await markGivenUp(sql, message.id, workerId, 'failed', failure.code, failure.message, unknownOutcome);
       log.error({ ...context, code: failure.code }, `WhatsApp message failed after ${message.attempts} attempts: ${failure.message}`);
     } else {
       const delay = backoffMs(message.attempts, config.retryBaseMs);
-      await markForRetry(sql, message.id, workerId, delay, failure.code, failure.message);
+      await markForRetry(sql, message.id, workerId, delay, failure.code, failure.message, unknownOutcome);
       setTimeout(() => void pump(), delay + 10).unref();
       log.warn({ ...context, code: failure.code, retryInMs: delay }, `WhatsApp send failed, will retry: ${failure.message}`);
     }
   }
 
-  const { unlisten } = await sql.listen('whatsapp_outbox', () => void pump(), () => void pump());
-  const poll = setInterval(() => void pump(), pollEveryMs);
+  /** Fails the abandoned claims that may not be sent again (their last attempt, or a second unknown outcome). */
+  async function failAbandoned(): Promise<void> {
+    try {
+      for (const message of await failAbandonedMessages(sql, config.maxAttempts)) {
+        metrics.whatsappFailures.inc({ code: outcomeUnknownCode });
+        log.error({ outboxId: message.id, attempt: message.attempts, code: outcomeUnknownCode },
+          'WhatsApp message failed: its claim ran out while it was being sent, so it may have been sent; it is not sent again');
+      }
+    } catch (error) {
+      log.warn({ err: describe(error) }, 'cannot fail abandoned WhatsApp messages; trying again at the next poll');
+    }
+  }
+
+  const { unlisten } = await sql.listen('whatsapp_outbox', () => void pump(), () => void failAbandoned().then(pump));
+  const poll = setInterval(() => void failAbandoned().then(pump), pollEveryMs);
   poll.unref();
 
   return {
