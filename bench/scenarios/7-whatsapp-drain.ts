@@ -1,10 +1,11 @@
 // The WhatsApp worker (its own process, as `npm run worker`) draining the
 // outbox to a fake Twilio on this machine at TWILIO_MAX_MPS, each message
-// sent once; then 100,000 messages queued while Twilio drops every
-// connection, and what the retrying worker holds in memory meanwhile.
+// sent once; then 100,000 messages queued while Twilio answers every send
+// with 503 (unavailable: retried, unlike a dropped connection, whose outcome
+// is unknown), and what the retrying worker holds in memory meanwhile.
 
 import { performance } from 'node:perf_hooks';
-import { startFakeTwilio } from '../../test/support/fake-twilio.js';
+import { startFakeTwilio, twilioError } from '../../test/support/fake-twilio.js';
 import { sampleResidentMemory } from '../../test/support/memory.js';
 import { cleanEnvironment, runCommand } from '../../test/support/process.js';
 import { onlyRow } from '../../test/support/rows.js';
@@ -51,7 +52,7 @@ export const whatsappDrain: ScenarioDefinition = {
     bench.record(`${messages} queued, TWILIO_MAX_MPS ${mps}: messages/s, % of the limit`, [rate(messages / seconds), percent((messages / seconds / mps) * 100)],
       'including the worker\'s start-up');
 
-    twilio.answer = () => 'drop';
+    twilio.answer = () => twilioError(503, 20503, 'Service Unavailable');
     await sql`INSERT INTO purchases (user_id, amount) SELECT buyer, 1 FROM unnest(${fixture.coldBuyers}::int[]) AS buyer, generate_series(1, 50)`;
     const queued = onlyRow(await sql<{ count: number }[]>`SELECT count(*)::int AS count FROM whatsapp_outbox WHERE status IN ('queued', 'sending')`).count;
     const retrier = await startWorker(bench, twilio.url, { WHATSAPP_RETRY_BASE_MS: '200', TWILIO_MAX_MPS: '5000', WHATSAPP_CONCURRENCY: '50' });
@@ -59,7 +60,7 @@ export const whatsappDrain: ScenarioDefinition = {
     await new Promise((resolve) => setTimeout(resolve, full ? 20_000 : 6_000));
     const peak = memory.stop();
     await retrier.stop();
-    bench.check((await sent()) === messages, `nothing marked sent while Twilio dropped every connection (${(await sent()) - messages} were)`);
+    bench.check((await sent()) === messages, `nothing marked sent while Twilio answered 503 (${(await sent()) - messages} were)`);
     bench.record(`worker peak RSS, ${queued.toLocaleString('en')} queued, Twilio down`, [mebibytes(peak)], `over ${full ? 20 : 6} s of retries`);
   },
 };
