@@ -142,7 +142,8 @@ CREATE TABLE public.whatsapp_outbox (
   created_at timestamp with time zone NOT NULL DEFAULT now(),
   updated_at timestamp with time zone NOT NULL DEFAULT now(),
   sent_at timestamp with time zone,
-  payout_event_id bigint
+  payout_event_id bigint,
+  unknown_outcomes integer NOT NULL DEFAULT 0
 );
 
 -- constraint public.earning_sequences earning_sequences_last_seq_is_positive
@@ -268,6 +269,9 @@ ALTER TABLE public.program_settings ADD CONSTRAINT program_settings_holding_peri
 
 -- constraint public.program_settings program_settings_holding_period_is_not_negative
 ALTER TABLE public.program_settings ADD CONSTRAINT program_settings_holding_period_is_not_negative CHECK ((holding_period >= '00:00:00'::interval));
+
+-- constraint public.program_settings program_settings_holding_period_uses_days_and_time_only
+ALTER TABLE public.program_settings ADD CONSTRAINT program_settings_holding_period_uses_days_and_time_only CHECK (((EXTRACT(year FROM holding_period) = (0)::numeric) AND (EXTRACT(month FROM holding_period) = (0)::numeric) AND (EXTRACT(day FROM holding_period) >= (0)::numeric) AND ((holding_period - make_interval(days => (EXTRACT(day FROM holding_period))::integer)) >= '00:00:00'::interval)));
 
 -- constraint public.program_settings program_settings_minimum_payout_has_at_most_2_decimals
 ALTER TABLE public.program_settings ADD CONSTRAINT program_settings_minimum_payout_has_at_most_2_decimals CHECK ((minimum_payout = round(minimum_payout, 2)));
@@ -404,6 +408,9 @@ ALTER TABLE public.whatsapp_outbox ADD CONSTRAINT whatsapp_outbox_payout_event_i
 -- constraint public.whatsapp_outbox whatsapp_outbox_pkey
 ALTER TABLE public.whatsapp_outbox ADD CONSTRAINT whatsapp_outbox_pkey PRIMARY KEY (id);
 
+-- constraint public.whatsapp_outbox whatsapp_outbox_second_unknown_outcome_ends_it
+ALTER TABLE public.whatsapp_outbox ADD CONSTRAINT whatsapp_outbox_second_unknown_outcome_ends_it CHECK (((unknown_outcomes < 2) OR (status <> ALL (ARRAY['queued'::text, 'sending'::text]))));
+
 -- constraint public.whatsapp_outbox whatsapp_outbox_sending_has_a_lease
 ALTER TABLE public.whatsapp_outbox ADD CONSTRAINT whatsapp_outbox_sending_has_a_lease CHECK (((status <> 'sending'::text) OR (lease_expires_at IS NOT NULL)));
 
@@ -412,6 +419,9 @@ ALTER TABLE public.whatsapp_outbox ADD CONSTRAINT whatsapp_outbox_status_is_know
 
 -- constraint public.whatsapp_outbox whatsapp_outbox_twilio_sid_key
 ALTER TABLE public.whatsapp_outbox ADD CONSTRAINT whatsapp_outbox_twilio_sid_key UNIQUE (twilio_sid);
+
+-- constraint public.whatsapp_outbox whatsapp_outbox_unknown_outcomes_is_a_count
+ALTER TABLE public.whatsapp_outbox ADD CONSTRAINT whatsapp_outbox_unknown_outcomes_is_a_count CHECK ((unknown_outcomes >= 0));
 
 -- constraint public.whatsapp_outbox whatsapp_outbox_user_id_fkey
 ALTER TABLE public.whatsapp_outbox ADD CONSTRAINT whatsapp_outbox_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id);
@@ -809,6 +819,15 @@ AS $function$
   FROM purchases p WHERE p.id = purchase_receipt.purchase_id
 $function$
 
+-- function public.purchase_statements_crediting()
+CREATE OR REPLACE FUNCTION public.purchase_statements_crediting()
+ RETURNS integer
+ LANGUAGE sql
+ STABLE
+AS $function$
+  SELECT coalesce(nullif(current_setting('referral_earnings.purchase_statements_crediting', true), ''), '0')::integer
+$function$
+
 -- function public.queue_whatsapp_for_earnings(earning_ids bigint[])
 CREATE OR REPLACE FUNCTION public.queue_whatsapp_for_earnings(earning_ids bigint[])
  RETURNS void
@@ -981,6 +1000,18 @@ AS $function$
 DECLARE
   payout payouts;
 BEGIN
+  IF payout_id IS NULL THEN
+    RAISE EXCEPTION 'which payout? the payout id is NULL'
+      USING ERRCODE = 'null_value_not_allowed',
+            HINT = 'Pass a payout''s id (payouts.id): SELECT * FROM payouts WHERE status = ''pending'' lists the payouts waiting to be paid.';
+  END IF;
+  IF status = 'paid' AND reference IS NULL THEN
+    RAISE EXCEPTION 'payout % cannot be marked paid without the transfer''s reference', payout_id
+      USING ERRCODE = 'check_violation',
+            CONSTRAINT = 'payouts_reference_is_given_when_paid',
+            HINT = 'Pass the bank''s or PayPal''s transfer id: SELECT * FROM mark_payout_paid(7, ''TX-2026-0042'').';
+  END IF;
+
   UPDATE payouts
   SET status = settle_payout.status, reference = settle_payout.reference, reason = settle_payout.reason
   WHERE id = payout_id
@@ -1294,6 +1325,18 @@ BEGIN
 END;
 $function$
 
+-- function public.tg_purchases__count_statement_crediting()
+CREATE OR REPLACE FUNCTION public.tg_purchases__count_statement_crediting()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+  PERFORM set_config('referral_earnings.purchase_statements_crediting',
+                     (purchase_statements_crediting() + CASE TG_WHEN WHEN 'BEFORE' THEN 1 ELSE -1 END)::text, true);
+  RETURN NULL;
+END;
+$function$
+
 -- function public.tg_purchases__credit_referrers()
 CREATE OR REPLACE FUNCTION public.tg_purchases__credit_referrers()
  RETURNS trigger
@@ -1398,6 +1441,50 @@ BEGIN
   RAISE EXCEPTION 'purchases cannot be deleted'
     USING ERRCODE = 'restrict_violation',
           HINT = 'A purchase is a fact its earnings were credited from, and the ledger is append-only. To start afresh, create a new database and run the migrations.';
+END;
+$function$
+
+-- function public.tg_referral_rates__forbid_truncate()
+CREATE OR REPLACE FUNCTION public.tg_referral_rates__forbid_truncate()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+  RAISE EXCEPTION 'referral_rates cannot be truncated: without level 1 no purchase credits anyone'
+    USING ERRCODE = 'restrict_violation',
+          HINT = 'Remove deeper levels with DELETE FROM referral_rates WHERE level > 1; change a rate with UPDATE.';
+END;
+$function$
+
+-- function public.tg_referral_rates__keep_level_1()
+CREATE OR REPLACE FUNCTION public.tg_referral_rates__keep_level_1()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+  IF NOT EXISTS (SELECT FROM referral_rates WHERE level = 1) THEN
+    RAISE EXCEPTION 'referral_rates must keep level 1: without it no purchase credits anyone'
+      USING ERRCODE = 'check_violation',
+            CONSTRAINT = 'referral_rates_level_1_is_defined',
+            HINT = 'Change level 1''s rate with UPDATE referral_rates SET rate = 0.04 WHERE level = 1; deeper levels may be removed.';
+  END IF;
+  RETURN NULL;
+END;
+$function$
+
+-- function public.tg_refunds__follow_their_purchases_credits()
+CREATE OR REPLACE FUNCTION public.tg_refunds__follow_their_purchases_credits()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+  IF purchase_statements_crediting() > 0 THEN
+    RAISE EXCEPTION 'a refund cannot be inserted by a statement that also inserts purchases, ahead of their credits'
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            DETAIL = 'A purchase''s commissions are credited when the statement that inserts it ends; this refund would have reversed them before they existed.',
+            HINT = 'Insert the purchases first, then the refund in a statement of its own (or in the main statement, with the purchases in its WITH clause).';
+  END IF;
+  RETURN NULL;
 END;
 $function$
 
@@ -1659,6 +1746,12 @@ CREATE TRIGGER tg_purchase_refund_totals__only_from_the_ledger BEFORE INSERT OR 
 -- trigger public.purchases tg_purchases__advance_identity_past_explicit_id
 CREATE TRIGGER tg_purchases__advance_identity_past_explicit_id AFTER INSERT ON public.purchases FOR EACH ROW WHEN (new.id > COALESCE(pg_sequence_last_value('public.purchases_id_seq'::regclass), 0::bigint)) EXECUTE FUNCTION public.tg_purchases__advance_identity_past_explicit_id();
 
+-- trigger public.purchases tg_purchases__count_statement_crediting_after
+CREATE TRIGGER tg_purchases__count_statement_crediting_after AFTER INSERT ON public.purchases FOR EACH STATEMENT EXECUTE FUNCTION public.tg_purchases__count_statement_crediting();
+
+-- trigger public.purchases tg_purchases__count_statement_crediting_before
+CREATE TRIGGER tg_purchases__count_statement_crediting_before BEFORE INSERT ON public.purchases FOR EACH STATEMENT EXECUTE FUNCTION public.tg_purchases__count_statement_crediting();
+
 -- trigger public.purchases tg_purchases__credit_referrers
 CREATE TRIGGER tg_purchases__credit_referrers AFTER INSERT ON public.purchases REFERENCING NEW TABLE AS new_purchases FOR EACH STATEMENT EXECUTE FUNCTION public.tg_purchases__credit_referrers();
 
@@ -1673,6 +1766,15 @@ CREATE TRIGGER tg_purchases__forbid_delete BEFORE DELETE ON public.purchases FOR
 
 -- trigger public.purchases tg_purchases__forbid_truncate
 CREATE TRIGGER tg_purchases__forbid_truncate BEFORE TRUNCATE ON public.purchases FOR EACH STATEMENT EXECUTE FUNCTION public.tg__forbid_truncate();
+
+-- trigger public.referral_rates tg_referral_rates__forbid_truncate
+CREATE TRIGGER tg_referral_rates__forbid_truncate BEFORE TRUNCATE ON public.referral_rates FOR EACH STATEMENT EXECUTE FUNCTION public.tg_referral_rates__forbid_truncate();
+
+-- trigger public.referral_rates tg_referral_rates__keep_level_1
+CREATE TRIGGER tg_referral_rates__keep_level_1 AFTER DELETE OR UPDATE ON public.referral_rates FOR EACH STATEMENT EXECUTE FUNCTION public.tg_referral_rates__keep_level_1();
+
+-- trigger public.refunds tg_refunds__follow_their_purchases_credits
+CREATE TRIGGER tg_refunds__follow_their_purchases_credits AFTER INSERT ON public.refunds FOR EACH STATEMENT EXECUTE FUNCTION public.tg_refunds__follow_their_purchases_credits();
 
 -- trigger public.refunds tg_refunds__forbid_changes
 CREATE TRIGGER tg_refunds__forbid_changes BEFORE DELETE OR UPDATE OF id, purchase_id, amount, reason, created_at ON public.refunds FOR EACH STATEMENT EXECUTE FUNCTION public.tg_refunds__forbid_changes();
