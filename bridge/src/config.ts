@@ -1,6 +1,7 @@
 // Configuration: read from the environment once, validated at start-up. A bad
 // value stops the process with a message that names the variable.
 
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { Failure } from './failure.js';
 import type { TransportName } from './transport/transport.js';
@@ -86,7 +87,7 @@ export function readConfig(env: Environment = process.env): Config {
       port: optional(env, 'EMBEDDED_PG_PORT', parsePort) ?? 54329,
     },
     http: {
-      host: optional(env, 'HOST', (value) => value) ?? '0.0.0.0',
+      host: optional(env, 'HOST', parseHost) ?? '0.0.0.0',
       port: optional(env, 'PORT', parsePortOrZero) ?? 3000,
     },
     auth,
@@ -185,6 +186,20 @@ function httpUrl(value: string): string {
     throw new Error('expected an http:// or https:// URL');
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('expected an http:// or https:// URL');
+  return value;
+}
+
+/**
+ * HOST: an IP address (0.0.0.0 or :: for all of this machine's) or a host
+ * name. Dotted digits are an IPv4 address or nothing: 999.1.1.1 is refused
+ * here, rather than failing later as a port that cannot be listened on.
+ */
+function parseHost(value: string): string {
+  if (isIP(value) !== 0) return value;
+  const expected = 'an IP address such as 0.0.0.0 (all addresses), 127.0.0.1 or ::, or a host name such as localhost';
+  if (/^[\d.]+$/.test(value)) throw new Error(`expected ${expected}; "${value}" is not an IPv4 address (four numbers from 0 to 255)`);
+  const label = '[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?';
+  if (value.length > 253 || !new RegExp(`^${label}(\\.${label})*$`, 'i').test(value)) throw new Error(`expected ${expected}, got "${value}"`);
   return value;
 }
 

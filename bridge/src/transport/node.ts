@@ -10,7 +10,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { ProductError } from '../errors.js';
 import type { IncomingRequest, OutgoingReply, Peer, ServerOptions, Transport, TransportServer } from './transport.js';
 import { transportErrorReply } from './transport.js';
-import { portRefused } from './uws.js';
+import { listenFailure } from './listen-failure.js';
 
 export function nodeTransport(description: string): Transport {
   return {
@@ -18,7 +18,9 @@ export function nodeTransport(description: string): Transport {
     description,
     createServer<Data>(options: ServerOptions<Data>): TransportServer {
       const peers = new Set<NodePeer<Data>>();
-      const server = http.createServer({ keepAliveTimeout: 10_000, headersTimeout: 10_000, requestTimeout: 30_000 });
+      // requireHostHeader: node's own refusal of an HTTP/1.1 request without
+      // Host has an empty body; handle() refuses it with a JSON error instead.
+      const server = http.createServer({ keepAliveTimeout: 10_000, headersTimeout: 10_000, requestTimeout: 30_000, requireHostHeader: false });
       const webSockets = new WebSocketServer({
         noServer: true,
         maxPayload: options.maxMessageBytes,
@@ -63,7 +65,7 @@ export function nodeTransport(description: string): Transport {
       return {
         async listen() {
           await new Promise<void>((resolve, reject) => {
-            server.once('error', () => reject(portRefused(options)));
+            server.once('error', (error: NodeJS.ErrnoException) => reject(listenFailure(options, error.code)));
             server.listen(options.port, options.host, () => resolve());
           });
           pings = setInterval(() => {
@@ -172,21 +174,28 @@ class NodePeer<Data> implements Peer<Data> {
 }
 
 function handle<Data>(req: http.IncomingMessage, res: http.ServerResponse, options: ServerOptions<Data>): void {
+  if (req.httpVersion === '1.1' && req.headers.host === undefined) {
+    // RFC 9112, section 3.2: a server must refuse (400) an HTTP/1.1 request without Host.
+    reply(res, transportErrorReply(400, 'MALFORMED_REQUEST', 'an HTTP/1.1 request needs a Host header'));
+    return;
+  }
   const [path, query] = splitUrl(req.url);
   const method = (req.method ?? 'GET').toUpperCase();
   const headers = new Map(Object.entries(req.headersDistinct).map(([name, values]) => [name, values ?? []]));
   const body = method === 'POST' ? readBody(req, options.maxBodyBytes) : Promise.resolve(Buffer.alloc(0));
   body.catch(() => undefined);
   const request: IncomingRequest = { method, path, query, headers, body: () => body };
-  options.http(request, (reply: OutgoingReply) => {
-    if (res.headersSent || res.destroyed) return;
-    res.writeHead(reply.status, {
-      ...reply.headers,
-      'content-length': String(Buffer.byteLength(reply.body)),
-      ...(reply.closeConnection ? { connection: 'close' } : {}),
-    });
-    res.end(reply.body);
+  options.http(request, (outgoing: OutgoingReply) => reply(res, outgoing));
+}
+
+function reply(res: http.ServerResponse, outgoing: OutgoingReply): void {
+  if (res.headersSent || res.destroyed) return;
+  res.writeHead(outgoing.status, {
+    ...outgoing.headers,
+    'content-length': String(Buffer.byteLength(outgoing.body)),
+    ...(outgoing.closeConnection ? { connection: 'close' } : {}),
   });
+  res.end(outgoing.body);
 }
 
 function readBody(req: http.IncomingMessage, maxBodyBytes: number): Promise<Buffer> {

@@ -5,7 +5,7 @@
 
 import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket, us_listen_socket } from 'uWebSockets.js';
 import { ProductError } from '../errors.js';
-import { Failure } from '../failure.js';
+import { listenErrorCode, listenFailure } from './listen-failure.js';
 import { statusLines } from '../http/statuses.js';
 import type { IncomingRequest, OutgoingReply, Peer, ServerOptions, Transport, TransportServer } from './transport.js';
 
@@ -58,12 +58,9 @@ export function uwsTransport(uWS: UwsModule, description: string): Transport {
       let listenSocket: us_listen_socket | undefined;
       return {
         async listen() {
-          listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
-            app.listen(options.host, options.port, (socket) => {
-              if (socket) resolve(socket);
-              else reject(portRefused(options));
-            });
-          });
+          const socket = await new Promise<us_listen_socket | false>((resolve) => app.listen(options.host, options.port, resolve));
+          if (!socket) throw listenFailure(options, await listenErrorCode(options));
+          listenSocket = socket;
           return uWS.us_socket_local_port(listenSocket as never);
         },
         close() {
@@ -73,10 +70,6 @@ export function uwsTransport(uWS: UwsModule, description: string): Transport {
       };
     },
   };
-}
-
-export function portRefused(options: { host: string; port: number }): Failure {
-  return new Failure('PORT_IN_USE', `cannot listen on ${options.host}:${options.port}: the port is in use or not allowed; set PORT to a free port`);
 }
 
 class UwsPeer<Data> implements Peer<Data> {
