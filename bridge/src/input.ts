@@ -117,9 +117,13 @@ export function parseAmount(value: unknown): string {
   return text;
 }
 
-/** A decimal as written: a JSON number's own digits, or a string of one; undefined if it is not one. */
+/**
+ * A decimal as written: a JSON number's own digits, or a string of one;
+ * undefined if it is not one. A string is taken whole, so " 5 " is refused
+ * rather than trimmed: what is recorded is what was sent.
+ */
 export function decimalText(value: unknown): string | undefined {
-  const text = isLosslessNumber(value) ? value.value : typeof value === 'string' ? value.trim() : undefined;
+  const text = isLosslessNumber(value) ? value.value : typeof value === 'string' ? value : undefined;
   return text !== undefined && /^-?\d{1,15}(\.\d{1,20})?([eE][+-]?\d{1,2})?$/.test(text) ? text : undefined;
 }
 
@@ -161,13 +165,19 @@ export function parseOptionalText(value: unknown, code: ErrorCode, name: string,
   return value;
 }
 
-/** A JSON body object that names only `fields`: a misspelt field is refused, never ignored. */
+/**
+ * A JSON body object that names only `fields`: a misspelt field is refused,
+ * never ignored. An idempotency key in the body is told where it belongs: read
+ * from nowhere, it would let a retry record the purchase or refund twice.
+ */
 export function onlyFields(body: Record<string, unknown>, fields: readonly string[]): Record<string, unknown> {
-  const unknown = Object.keys(body).filter((key) => !fields.includes(key));
-  if (unknown.length > 0) {
-    throw new ProductError('INVALID_BODY', `unknown field ${JSON.stringify(unknown[0])}: the body may hold ${fields.join(' and ')} only`, { source: 'body' });
+  const unknown = Object.keys(body).find((key) => !fields.includes(key));
+  if (unknown === undefined) return body;
+  const allowed = `the body may hold ${fields.join(' and ')} only`;
+  if (unknown.replace(/[-_]/g, '').toLowerCase() === 'idempotencykey') {
+    throw new ProductError('INVALID_BODY', `${JSON.stringify(unknown)} is not a body field: send the key in the Idempotency-Key header (${allowed})`, { source: 'body' });
   }
-  return body;
+  throw new ProductError('INVALID_BODY', `unknown field ${JSON.stringify(unknown)}: ${allowed}`, { source: 'body' });
 }
 
 /** An optional token: a non-empty string, or absent. */
@@ -175,6 +185,25 @@ export function parseOptionalToken(value: unknown, code: ErrorCode): string | un
   if (value === undefined || value === null || value === '') return undefined;
   if (typeof value !== 'string') throw new ProductError(code, 'token must be a string', { source: 'message' });
   return value;
+}
+
+/** Query parameters, each read as its one value: a parameter given twice is refused, never read as its first value. */
+export interface Query {
+  get(name: string): string | null;
+  has(name: string): boolean;
+}
+
+/** The query string's parameters; reading one that is given more than once throws `repeated(name)`. */
+export function queryOf(text: string, repeated: (name: string) => ProductError): Query {
+  const params = new URLSearchParams(text);
+  return {
+    get(name) {
+      const values = params.getAll(name);
+      if (values.length > 1) throw repeated(name);
+      return values[0] ?? null;
+    },
+    has: (name) => params.has(name),
+  };
 }
 
 /** A JSON body that must be an object. */

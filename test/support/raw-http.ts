@@ -46,3 +46,34 @@ export async function rawRequest(baseUrl: string, head: Array<string | Buffer>, 
     socket.on('error', (error) => (answer ? finish(true) : reject(error)));
   });
 }
+
+export interface RawExchange {
+  /** Every byte the server sent, as text. */
+  received: string;
+  /** When the server closed the connection, in ms after sending; undefined if it was still open at the deadline. */
+  closedAfterMs: number | undefined;
+}
+
+/**
+ * Sends `bytes` as they are (no HTTP framing added) and records what comes
+ * back until the server closes the connection or `deadlineMs` passes: for
+ * requests a server may answer, drop, or leave hanging.
+ */
+export async function rawExchange(baseUrl: string, bytes: string, deadlineMs: number): Promise<RawExchange> {
+  const { hostname, port } = new URL(baseUrl);
+  return new Promise((resolve) => {
+    const sentAt = Date.now();
+    let received = '';
+    const socket = net.connect(Number(port), hostname, () => socket.write(bytes));
+    const deadline = setTimeout(() => {
+      socket.destroy();
+      resolve({ received, closedAfterMs: undefined });
+    }, deadlineMs);
+    socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      clearTimeout(deadline);
+      resolve({ received, closedAfterMs: Date.now() - sentAt });
+    });
+  });
+}

@@ -6,21 +6,30 @@
 import { parse as parseLosslessJson } from 'lossless-json';
 import { ProductError, internalError } from '../errors.js';
 import { productErrorFromDatabase } from '../database-errors.js';
+import { queryOf, type Query } from '../input.js';
 import type { Logger } from '../log.js';
 import type { IncomingRequest, OutgoingReply, RequestHandler } from '../transport/transport.js';
 import { httpStatusOf } from './statuses.js';
 
 export const maxBodyBytes = 16 * 1024;
 
-export type HeaderName = 'content-type' | 'authorization' | 'idempotency-key' | 'x-twilio-signature';
+/** The headers the bridge reads; each holds one value, so a request that repeats one is refused (REPEATED_HEADER). */
+const headerNames = ['content-type', 'authorization', 'idempotency-key', 'x-twilio-signature'] as const;
+export type HeaderName = (typeof headerNames)[number];
+
+/** How each header is written in messages. */
+const headerSpelling: Record<HeaderName, string> = {
+  'content-type': 'Content-Type', authorization: 'Authorization', 'idempotency-key': 'Idempotency-Key', 'x-twilio-signature': 'X-Twilio-Signature',
+};
 
 export interface Request {
   method: string;
   path: string;
-  query: URLSearchParams;
+  /** Reading a parameter given more than once throws REPEATED_PARAMETER. */
+  query: Query;
   /** The values of the route's :parameters, in order. */
   params: string[];
-  /** A header's first value; undefined when the request has none. */
+  /** A header's value (checkHeaders made sure there is at most one); undefined when the request has none. */
   header(name: HeaderName): string | undefined;
   /** The body as JSON, every number kept as the digits sent (a LosslessNumber); rejects with a ProductError. */
   json(): Promise<unknown>;
@@ -78,7 +87,7 @@ export function httpApp(routes: Route[], observer: ExchangeObserver): RequestHan
       else answer(errorReply(new ProductError('NOT_FOUND', `there is no ${incoming.method} ${incoming.path}`)));
       return;
     }
-    const framing = checkFraming(incoming);
+    const framing = checkFraming(incoming) ?? checkHeaders(incoming);
     if (framing) {
       fail(framing);
       return;
@@ -116,7 +125,8 @@ function requestOf(incoming: IncomingRequest, params: string[]): Request {
   return {
     method: incoming.method,
     path: incoming.path,
-    query: new URLSearchParams(incoming.query),
+    query: queryOf(incoming.query, (name) =>
+      new ProductError('REPEATED_PARAMETER', `the query parameter ${name} is given more than once; give it once`, { source: 'query' })),
     params,
     header: (name) => incoming.headers.get(name)?.[0],
     json: async () => parseJsonExactly(await bodyOfType('application/json', 'JSON')),
@@ -137,6 +147,18 @@ function checkFraming(incoming: IncomingRequest): ProductError | undefined {
     return new ProductError('INVALID_CONTENT_LENGTH', 'the request has more than one Content-Length header; send one');
   }
   return undefined;
+}
+
+/**
+ * Refuses a request that repeats a header the bridge reads: two
+ * Idempotency-Keys (or Authorizations) could each be meant, and reading the
+ * first would quietly drop the other (a retry with a second key would record
+ * the purchase again).
+ */
+function checkHeaders(incoming: IncomingRequest): ProductError | undefined {
+  const repeated = headerNames.find((name) => (incoming.headers.get(name)?.length ?? 0) > 1);
+  if (repeated === undefined) return undefined;
+  return new ProductError('REPEATED_HEADER', `the request has more than one ${headerSpelling[repeated]} header; send one`, { source: 'header' });
 }
 
 /** "application/json; charset=utf-8" → "application/json": the type and subtype only, lower case. */

@@ -39,7 +39,7 @@ export function apiRoutes({ sql, auth, log, whatsapp, recordPurchase, recordRefu
       pattern: '/api/purchase',
       async handler(request) {
         auth.authorizeWrite(request.header('authorization'));
-        const body = asObject(await request.json());
+        const body = onlyFields(asObject(await request.json()), ['userId', 'amount']);
         const userId = parseUserId(body.userId, { source: 'body' });
         const amount = parseAmount(body.amount);
         const idempotencyKey = parseIdempotencyKey(request.header('idempotency-key'));
