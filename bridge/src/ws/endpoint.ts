@@ -6,7 +6,8 @@ import { ProductError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { WebSocketHandlers } from '../transport/transport.js';
 import { newFlowState } from './flow-control.js';
-import { closeCodes, maxClientMessageBytes, parseClientMessage, parseSubscribeQuery } from './protocol.js';
+import { queryOf } from '../input.js';
+import { closeCodes, maxClientMessageBytes, parseClientMessage, parseSubscribeQuery, repeatedUrlParameter } from './protocol.js';
 import type { Socket, SocketData, Subscriptions } from './subscriptions.js';
 
 export function webSocketEndpoint(options: {
@@ -16,14 +17,14 @@ export function webSocketEndpoint(options: {
 }): WebSocketHandlers<SocketData> {
   const { subscriptions, openSockets, metrics } = options;
   return {
-    create: (query) => ({ subscriptions: new Map(), closed: false, flow: newFlowState(), query }),
+    create: (query) => ({ subscriptions: new Map(), closed: false, flow: newFlowState(), query, answering: new Map() }),
 
     open(ws) {
       openSockets.add(ws);
       metrics.openSockets.inc();
       let subscribe;
       try {
-        subscribe = parseSubscribeQuery(new URLSearchParams(ws.data.query));
+        subscribe = parseSubscribeQuery(queryOf(ws.data.query, repeatedUrlParameter));
       } catch (error) {
         subscriptions.reject(ws, error);
         return;

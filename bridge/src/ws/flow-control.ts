@@ -90,7 +90,7 @@ export function createFlowControl(options: FlowControlOptions) {
     ws.send(frames.catchingUp(subscription.userId, cursor));
     void pageUntilLive(ws, subscription).catch((error: unknown) => {
       options.log.warn({ err: error, userId: subscription.userId }, 'cannot read events for a subscription that is catching up; closing its socket');
-      ws.end(closeCodes.goingAway, 'cannot read your events right now: reconnect and resume with after');
+      ws.end(closeCodes.tryAgainLater, 'cannot read your events right now: reconnect shortly and resume with after');
     });
   }
 

@@ -1,14 +1,17 @@
 // The WebSocket protocol's frames and close codes (docs/websocket.md). Which
 // product errors close the socket, and with which code, is decided here.
 
+import { isLosslessNumber, parse as parseLosslessJson } from 'lossless-json';
 import { ProductError, type ErrorCode } from '../errors.js';
-import { parseAfter, parseOptionalToken, parseUserId } from '../input.js';
+import { parseAfter, parseOptionalToken, parseUserId, type Query } from '../input.js';
 
 export const closeCodes = {
   /** The server is shutting down: reconnect and resume with `after`. */
   goingAway: 1001,
   /** A message larger than maxClientMessageBytes. */
   messageTooBig: 1009,
+  /** The bridge cannot read the socket's events from the database right now: reconnect after a moment and resume with `after`. */
+  tryAgainLater: 1013,
   /** The socket made no progress (read nothing) for the stall timeout: reconnect and resume with `after`. */
   stalled: 4008,
   unauthenticated: 4401,
@@ -22,17 +25,22 @@ export type ClientMessage =
   | { type: 'subscribe'; userId: number; after: number | undefined; token: string | undefined }
   | { type: 'unsubscribe'; userId: number };
 
-const shapeHint = 'messages must be JSON objects such as {"type":"subscribe","userId":2}';
+const shapeHint = 'messages must be JSON objects such as {"type":"subscribe","userId":2} (each key at most once)';
 
-/** Parses and checks a client message; throws an INVALID_MESSAGE product error saying what is wrong. */
+/**
+ * Parses and checks a client message; throws an INVALID_MESSAGE product error
+ * saying what is wrong. Read as HTTP bodies are (lossless-json): a key given
+ * twice with two values is refused, never read as its last value, and numbers
+ * keep the digits sent.
+ */
 export function parseClientMessage(text: string): ClientMessage {
   let message: unknown;
   try {
-    message = JSON.parse(text);
+    message = parseLosslessJson(text);
   } catch {
     throw new ProductError('INVALID_MESSAGE', shapeHint);
   }
-  if (typeof message !== 'object' || message === null || Array.isArray(message)) {
+  if (typeof message !== 'object' || message === null || Array.isArray(message) || isLosslessNumber(message)) {
     throw new ProductError('INVALID_MESSAGE', shapeHint);
   }
   const { type, userId, after, token } = message as Record<string, unknown>;
@@ -44,8 +52,8 @@ export function parseClientMessage(text: string): ClientMessage {
   return { type, userId: user, after: optionalAfter(after), token: parseOptionalToken(token, 'INVALID_MESSAGE') };
 }
 
-/** The subscription a URL asks for (/ws?userId=2&after=17&token=…), if any. */
-export function parseSubscribeQuery(query: URLSearchParams): ClientMessage | undefined {
+/** The subscription a URL asks for (/ws?userId=2&after=17&token=…), if any; a parameter given twice is refused. */
+export function parseSubscribeQuery(query: Query): ClientMessage | undefined {
   if (!query.has('userId')) return undefined;
   return {
     type: 'subscribe',
@@ -56,6 +64,10 @@ export function parseSubscribeQuery(query: URLSearchParams): ClientMessage | und
 }
 
 const messageField = { source: 'message', code: 'INVALID_MESSAGE' } as const;
+
+/** The error for a URL parameter given more than once. */
+export const repeatedUrlParameter = (name: string) =>
+  new ProductError('INVALID_MESSAGE', `the URL gives ${name} more than once; give it once`, { source: 'message' });
 
 function optionalAfter(value: unknown): number | undefined {
   return value === undefined || value === null || value === '' ? undefined : parseAfter(value, messageField);

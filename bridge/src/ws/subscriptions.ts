@@ -21,6 +21,8 @@ import { closeCodeOf, frames, maxSubscriptionsPerSocket, type ClientMessage } fr
 export interface SocketData extends FlowSocketData {
   /** The URL's query (/ws?userId=2&after=17&token=…): its subscription is made at open. */
   query: string;
+  /** Per user, the answer to the last subscribe to that user still being worked on: the next subscribe waits for it. */
+  answering: Map<number, Promise<void>>;
 }
 
 export type Socket = Peer<SocketData>;
@@ -124,8 +126,27 @@ export function createSubscriptions(options: SubscriptionSettings & { openSocket
   }
 
   return {
-    /** Handles one client message; errors become error frames (or a 4401/4403 close). */
-    async handle(ws: Socket, message: ClientMessage): Promise<void> {
+    /**
+     * Handles one client message; errors become error frames (or a 4401/4403
+     * close). A subscribe waits for the answer to an earlier subscribe to the
+     * same user: one sent while the URL's subscription to that user is still
+     * starting gets its ALREADY_SUBSCRIBED after the "subscribed" frame, not
+     * before. An unsubscribe acts at once (it cancels a subscription still
+     * starting); different users' subscribes run side by side.
+     */
+    handle(ws: Socket, message: ClientMessage): Promise<void> {
+      if (message.type === 'unsubscribe') return this.answer(ws, message);
+      const { answering } = ws.data;
+      const previous = answering.get(message.userId) ?? Promise.resolve();
+      const answer = previous.then(() => this.answer(ws, message));
+      answering.set(message.userId, answer);
+      return answer.finally(() => {
+        if (answering.get(message.userId) === answer) answering.delete(message.userId);
+      });
+    },
+
+    /** Answers one message, once every earlier message about its user is answered; never rejects. */
+    async answer(ws: Socket, message: ClientMessage): Promise<void> {
       try {
         if (message.type === 'unsubscribe') {
           const subscription = ws.data.subscriptions.get(message.userId);
