@@ -1,8 +1,9 @@
 // Requests an attacker or a careless client sends: idempotency keys that are
 // not visible ASCII, amounts with more digits than a double holds, content
 // types that merely start with application/json, two Content-Length headers,
-// oversized WebSocket messages, tokens whose sub is a number, and a /metrics
-// that must not be public. Each is refused clearly and changes nothing.
+// oversized WebSocket messages, tokens whose sub is a number or that are not
+// valid yet, and a /metrics that must not be public. Each is refused clearly
+// and changes nothing.
 
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -170,6 +171,20 @@ describe('tokens and /metrics with secrets set', () => {
     const response = await callBridge(guarded.http, 'GET', `/api/earnings/${buyer}`, undefined, { authorization: `Bearer ${token}` });
     expect({ status: response.status, code: response.json.error.code }).toEqual({ status: 403, code: 'FORBIDDEN' });
     expect(response.json.error.message).toBe(`the token's sub must be the user id as a string, such as "${buyer}"; it is ${buyer}`);
+  });
+
+  test('a JWT that is not valid yet (nbf in the future) is told so; an expired one that it has expired', async () => {
+    const buyer = await createBuyer();
+    const secret = new TextEncoder().encode(jwtSecret);
+    const notYet = await new SignJWT({ sub: String(buyer) }).setProtectedHeader({ alg: 'HS256' }).setNotBefore('10m').setExpirationTime('20m').sign(secret);
+    const expired = await new SignJWT({ sub: String(buyer) }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('-10m').sign(secret);
+    const read = (token: string) => callBridge(guarded.http, 'GET', `/api/earnings/${buyer}`, undefined, { authorization: `Bearer ${token}` });
+    const [early, late] = await Promise.all([read(notYet), read(expired)]);
+    expect({ status: early.status, ...early.json.error }).toEqual({
+      status: 401, code: 'INVALID_TOKEN',
+      message: 'the token is not valid yet: its nbf (not before) is in the future; use it from then on, or check the clocks of this server and of the token\'s issuer',
+    });
+    expect({ status: late.status, ...late.json.error }).toEqual({ status: 401, code: 'TOKEN_EXPIRED', message: 'the token has expired; get a new one' });
   });
 
   test('/metrics needs the metrics token or the API key; /health stays open', async () => {

@@ -31,9 +31,7 @@ export function createAuth(config: Config['auth']): Auth {
       try {
         ({ payload: { sub: subject } } = await jwtVerify(token, jwtSecret, { algorithms: ['HS256'] }));
       } catch (error) {
-        throw error instanceof errors.JWTExpired
-          ? new ProductError('TOKEN_EXPIRED', 'the token has expired; get a new one')
-          : new ProductError('INVALID_TOKEN', 'the token is not a valid HS256 JWT signed with this server\'s secret');
+        throw tokenRefused(error);
       }
       if (typeof subject !== 'string') {
         throw new ProductError('FORBIDDEN', `the token's sub must be the user id as a string, such as "${userId}"; it is ${subject === undefined ? 'missing' : JSON.stringify(subject)}`);
@@ -57,6 +55,18 @@ export function createAuth(config: Config['auth']): Auth {
       }
     },
   };
+}
+
+/** Why jose refused a token, in words its bearer can act on. */
+function tokenRefused(error: unknown): ProductError {
+  if (error instanceof errors.JWTExpired) return new ProductError('TOKEN_EXPIRED', 'the token has expired; get a new one');
+  if (error instanceof errors.JWTClaimValidationFailed && error.reason === 'invalid') {
+    return new ProductError('INVALID_TOKEN', `the token's ${error.claim} claim must be a number (seconds since 1970)`);
+  }
+  if (error instanceof errors.JWTClaimValidationFailed && error.claim === 'nbf') {
+    return new ProductError('INVALID_TOKEN', 'the token is not valid yet: its nbf (not before) is in the future; use it from then on, or check the clocks of this server and of the token\'s issuer');
+  }
+  return new ProductError('INVALID_TOKEN', 'the token is not a valid HS256 JWT signed with this server\'s secret');
 }
 
 /** Whether the header's bearer token is one of the keys; compares digests (equal length, so timingSafeEqual applies, and no length leaks). */
