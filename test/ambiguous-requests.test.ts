@@ -41,6 +41,20 @@ describe('POST /api/purchase names userId and amount only', () => {
   });
 });
 
+describe('POST /api/users names name, phoneNumber and referredBy only', () => {
+  test('a misspelt referredBy is refused, rather than making a user nobody referred', async () => {
+    const { referrer } = await createBuyerWithReferrer(db.sql);
+    const users = async () => onlyRow(await db.sql<{ count: number }[]>`SELECT count(*)::int AS count FROM users`).count;
+    const before = await users();
+    const answer = await callBridge(bridge.http, 'POST', '/api/users', { name: 'Dee', referedBy: referrer });
+    expect({ status: answer.status, error: answer.json.error }).toEqual({ status: 422, error: {
+      code: 'INVALID_BODY', message: 'unknown field "referedBy": the body may hold name, phoneNumber and referredBy only',
+    } });
+    expect(await users()).toBe(before);
+    expect((await callBridge(bridge.http, 'POST', '/api/users', { name: 'Dee', referredBy: referrer })).status).toBe(201);
+  });
+});
+
 describe('a header or query parameter given twice is refused, never read as its first value', () => {
   test('two Idempotency-Key headers are 400 REPEATED_HEADER and record nothing', async () => {
     const { buyer } = await createBuyerWithReferrer(db.sql);

@@ -173,7 +173,8 @@ export function parseOptionalText(value: unknown, code: ErrorCode, name: string,
 export function onlyFields(body: Record<string, unknown>, fields: readonly string[]): Record<string, unknown> {
   const unknown = Object.keys(body).find((key) => !fields.includes(key));
   if (unknown === undefined) return body;
-  const allowed = `the body may hold ${fields.join(' and ')} only`;
+  const last = fields.length - 1;
+  const allowed = `the body may hold ${last > 0 ? `${fields.slice(0, last).join(', ')} and ${fields[last]}` : fields[0]} only`;
   if (unknown.replace(/[-_]/g, '').toLowerCase() === 'idempotencykey') {
     throw new ProductError('INVALID_BODY', `${JSON.stringify(unknown)} is not a body field: send the key in the Idempotency-Key header (${allowed})`, { source: 'body' });
   }

@@ -126,7 +126,8 @@ export function apiRoutes({ sql, auth, log, whatsapp, recordPurchase, recordRefu
       pattern: '/api/users',
       async handler(request) {
         auth.authorizeWrite(request.header('authorization'));
-        const body = asObject(await request.json());
+        // A misspelt referredBy must not make a user nobody referred.
+        const body = onlyFields(asObject(await request.json()), ['name', 'phoneNumber', 'referredBy']);
         const user = await createUser(sql, {
           name: parseOptionalText(body.name, 'INVALID_NAME', 'name', 200),
           phoneNumber: parseOptionalText(body.phoneNumber, 'INVALID_PHONE_NUMBER', 'phoneNumber', 32),
