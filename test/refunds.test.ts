@@ -159,6 +159,15 @@ describe('a refund takes back the commissions at every level, exactly', () => {
     ]);
     // Nothing lingers: the next refund statement, alone, is accepted.
     await refund(db.sql, await purchase(db.sql, buyer, '10'), null);
+    // The count is the ledger's: set by hand to let the early refund through, it fails the statement.
+    const tampered = await nextId();
+    await expect(db.sql.begin(async (sql) => {
+      await sql`SELECT set_config('referral_earnings.purchase_statements_crediting', '-1', true)`;
+      await sql`
+        WITH r AS (INSERT INTO refunds (purchase_id, amount) VALUES (${tampered}, 1000) RETURNING id)
+        INSERT INTO purchases (id, user_id, amount) SELECT ${tampered}, ${buyer}, 1000 FROM r`;
+    })).rejects.toMatchObject({ code: '55000', message: 'referral_earnings.purchase_statements_crediting was set by hand' });
+    expect(await db.sql`SELECT FROM purchases WHERE id = ${tampered}`).toHaveLength(0);
   });
 
   test('one INSERT of refunds of several purchases reverses each, and numbers each beneficiary\'s reversals in refund order', async () => {

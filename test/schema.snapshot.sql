@@ -1330,9 +1330,16 @@ CREATE OR REPLACE FUNCTION public.tg_purchases__count_statement_crediting()
  RETURNS trigger
  LANGUAGE plpgsql
 AS $function$
+DECLARE
+  crediting integer := purchase_statements_crediting() + CASE TG_WHEN WHEN 'BEFORE' THEN 1 ELSE -1 END;
 BEGIN
-  PERFORM set_config('referral_earnings.purchase_statements_crediting',
-                     (purchase_statements_crediting() + CASE TG_WHEN WHEN 'BEFORE' THEN 1 ELSE -1 END)::text, true);
+  IF crediting < 0 THEN
+    RAISE EXCEPTION 'referral_earnings.purchase_statements_crediting was set by hand'
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            DETAIL = 'It counts the purchases statements whose credits are still to be written; refunds are checked against it.',
+            HINT = 'RESET referral_earnings.purchase_statements_crediting, and leave it to the ledger''s triggers.';
+  END IF;
+  PERFORM set_config('referral_earnings.purchase_statements_crediting', crediting::text, true);
   RETURN NULL;
 END;
 $function$
