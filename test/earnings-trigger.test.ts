@@ -43,7 +43,7 @@ describe('crediting referrers', () => {
     expect(earnings.map((earning) => earning.userId)).toEqual([l1, l2]);
   });
 
-  test('referral_rates keeps level 1: emptying it or removing level 1 is refused, so no purchase goes uncredited in silence', async () => {
+  test('referral_rates keeps level 1: emptying it or removing level 1 is refused at commit, so no purchase goes uncredited in silence', async () => {
     const rates = () => db.sql`SELECT level, rate::text FROM referral_rates ORDER BY level`;
     const before = await rates();
     const keepLevel1 = { code: '23514', constraint_name: 'referral_rates_level_1_is_defined', hint: expect.stringContaining('UPDATE referral_rates') };
@@ -51,6 +51,12 @@ describe('crediting referrers', () => {
     await expect(db.sql`DELETE FROM referral_rates WHERE level = 1`).rejects.toMatchObject(keepLevel1);
     await expect(db.sql`UPDATE referral_rates SET level = 3 WHERE level = 1`).rejects.toMatchObject(keepLevel1);
     await expect(db.sql`TRUNCATE referral_rates`).rejects.toMatchObject({ code: '23001', message: expect.stringContaining('referral_rates cannot be truncated') });
+    expect(await rates()).toEqual(before);
+    // Checked at commit: one transaction may replace every rate.
+    await db.sql.begin(async (sql) => {
+      await sql`DELETE FROM referral_rates`;
+      await sql`INSERT INTO referral_rates (level, rate) SELECT level, rate::numeric FROM jsonb_to_recordset(${before}::jsonb) AS r (level int, rate text)`;
+    });
     expect(await rates()).toEqual(before);
   });
 

@@ -345,6 +345,9 @@ ALTER TABLE public.referral_rates ADD CONSTRAINT referral_rates_pkey PRIMARY KEY
 -- constraint public.referral_rates referral_rates_rate_is_above_0_and_at_most_1
 ALTER TABLE public.referral_rates ADD CONSTRAINT referral_rates_rate_is_above_0_and_at_most_1 CHECK (((rate > (0)::numeric) AND (rate <= (1)::numeric)));
 
+-- constraint public.referral_rates tg_referral_rates__keep_level_1
+ALTER TABLE public.referral_rates ADD CONSTRAINT tg_referral_rates__keep_level_1 TRIGGER DEFERRABLE INITIALLY DEFERRED;
+
 -- constraint public.referral_tree_version referral_tree_version_has_one_row
 ALTER TABLE public.referral_tree_version ADD CONSTRAINT referral_tree_version_has_one_row CHECK (one_row);
 
@@ -817,15 +820,6 @@ AS $function$
                'amount', decimal_text(e.amount), 'seq', e.seq) ORDER BY e.level)
       FROM earnings e WHERE e.purchase_id = p.id AND e.refund_id IS NULL), '[]'))
   FROM purchases p WHERE p.id = purchase_receipt.purchase_id
-$function$
-
--- function public.purchase_statements_crediting()
-CREATE OR REPLACE FUNCTION public.purchase_statements_crediting()
- RETURNS integer
- LANGUAGE sql
- STABLE
-AS $function$
-  SELECT coalesce(nullif(current_setting('referral_earnings.purchase_statements_crediting', true), ''), '0')::integer
 $function$
 
 -- function public.queue_whatsapp_for_earnings(earning_ids bigint[])
@@ -1325,25 +1319,6 @@ BEGIN
 END;
 $function$
 
--- function public.tg_purchases__count_statement_crediting()
-CREATE OR REPLACE FUNCTION public.tg_purchases__count_statement_crediting()
- RETURNS trigger
- LANGUAGE plpgsql
-AS $function$
-DECLARE
-  crediting integer := purchase_statements_crediting() + CASE TG_WHEN WHEN 'BEFORE' THEN 1 ELSE -1 END;
-BEGIN
-  IF crediting < 0 THEN
-    RAISE EXCEPTION 'referral_earnings.purchase_statements_crediting was set by hand'
-      USING ERRCODE = 'object_not_in_prerequisite_state',
-            DETAIL = 'It counts the purchases statements whose credits are still to be written; refunds are checked against it.',
-            HINT = 'RESET referral_earnings.purchase_statements_crediting, and leave it to the ledger''s triggers.';
-  END IF;
-  PERFORM set_config('referral_earnings.purchase_statements_crediting', crediting::text, true);
-  RETURN NULL;
-END;
-$function$
-
 -- function public.tg_purchases__credit_referrers()
 CREATE OR REPLACE FUNCTION public.tg_purchases__credit_referrers()
  RETURNS trigger
@@ -1451,6 +1426,30 @@ BEGIN
 END;
 $function$
 
+-- function public.tg_purchases__refuse_refunded_before_credited()
+CREATE OR REPLACE FUNCTION public.tg_purchases__refuse_refunded_before_credited()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+  refunded_id bigint;
+BEGIN
+  SELECT total.purchase_id INTO refunded_id
+  FROM new_purchases purchase
+  JOIN purchase_refund_totals total ON total.purchase_id = purchase.id
+  ORDER BY total.purchase_id
+  LIMIT 1;
+
+  IF FOUND THEN
+    RAISE EXCEPTION 'purchase % was refunded before its commissions were credited', refunded_id
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            DETAIL = 'A purchase''s commissions are credited when the statement that inserts it ends; a refund in that statement ran first, with nothing to reverse.',
+            HINT = 'Insert the purchase first, then the refund in a statement of its own (or in the main statement, with the purchase in its WITH clause).';
+  END IF;
+  RETURN NULL;
+END;
+$function$
+
 -- function public.tg_referral_rates__forbid_truncate()
 CREATE OR REPLACE FUNCTION public.tg_referral_rates__forbid_truncate()
  RETURNS trigger
@@ -1474,22 +1473,6 @@ BEGIN
       USING ERRCODE = 'check_violation',
             CONSTRAINT = 'referral_rates_level_1_is_defined',
             HINT = 'Change level 1''s rate with UPDATE referral_rates SET rate = 0.04 WHERE level = 1; deeper levels may be removed.';
-  END IF;
-  RETURN NULL;
-END;
-$function$
-
--- function public.tg_refunds__follow_their_purchases_credits()
-CREATE OR REPLACE FUNCTION public.tg_refunds__follow_their_purchases_credits()
- RETURNS trigger
- LANGUAGE plpgsql
-AS $function$
-BEGIN
-  IF purchase_statements_crediting() > 0 THEN
-    RAISE EXCEPTION 'a refund cannot be inserted by a statement that also inserts purchases, ahead of their credits'
-      USING ERRCODE = 'object_not_in_prerequisite_state',
-            DETAIL = 'A purchase''s commissions are credited when the statement that inserts it ends; this refund would have reversed them before they existed.',
-            HINT = 'Insert the purchases first, then the refund in a statement of its own (or in the main statement, with the purchases in its WITH clause).';
   END IF;
   RETURN NULL;
 END;
@@ -1753,12 +1736,6 @@ CREATE TRIGGER tg_purchase_refund_totals__only_from_the_ledger BEFORE INSERT OR 
 -- trigger public.purchases tg_purchases__advance_identity_past_explicit_id
 CREATE TRIGGER tg_purchases__advance_identity_past_explicit_id AFTER INSERT ON public.purchases FOR EACH ROW WHEN (new.id > COALESCE(pg_sequence_last_value('public.purchases_id_seq'::regclass), 0::bigint)) EXECUTE FUNCTION public.tg_purchases__advance_identity_past_explicit_id();
 
--- trigger public.purchases tg_purchases__count_statement_crediting_after
-CREATE TRIGGER tg_purchases__count_statement_crediting_after AFTER INSERT ON public.purchases FOR EACH STATEMENT EXECUTE FUNCTION public.tg_purchases__count_statement_crediting();
-
--- trigger public.purchases tg_purchases__count_statement_crediting_before
-CREATE TRIGGER tg_purchases__count_statement_crediting_before BEFORE INSERT ON public.purchases FOR EACH STATEMENT EXECUTE FUNCTION public.tg_purchases__count_statement_crediting();
-
 -- trigger public.purchases tg_purchases__credit_referrers
 CREATE TRIGGER tg_purchases__credit_referrers AFTER INSERT ON public.purchases REFERENCING NEW TABLE AS new_purchases FOR EACH STATEMENT EXECUTE FUNCTION public.tg_purchases__credit_referrers();
 
@@ -1774,14 +1751,14 @@ CREATE TRIGGER tg_purchases__forbid_delete BEFORE DELETE ON public.purchases FOR
 -- trigger public.purchases tg_purchases__forbid_truncate
 CREATE TRIGGER tg_purchases__forbid_truncate BEFORE TRUNCATE ON public.purchases FOR EACH STATEMENT EXECUTE FUNCTION public.tg__forbid_truncate();
 
+-- trigger public.purchases tg_purchases__refuse_refunded_before_credited
+CREATE TRIGGER tg_purchases__refuse_refunded_before_credited AFTER INSERT ON public.purchases REFERENCING NEW TABLE AS new_purchases FOR EACH STATEMENT EXECUTE FUNCTION public.tg_purchases__refuse_refunded_before_credited();
+
 -- trigger public.referral_rates tg_referral_rates__forbid_truncate
 CREATE TRIGGER tg_referral_rates__forbid_truncate BEFORE TRUNCATE ON public.referral_rates FOR EACH STATEMENT EXECUTE FUNCTION public.tg_referral_rates__forbid_truncate();
 
 -- trigger public.referral_rates tg_referral_rates__keep_level_1
-CREATE TRIGGER tg_referral_rates__keep_level_1 AFTER DELETE OR UPDATE ON public.referral_rates FOR EACH STATEMENT EXECUTE FUNCTION public.tg_referral_rates__keep_level_1();
-
--- trigger public.refunds tg_refunds__follow_their_purchases_credits
-CREATE TRIGGER tg_refunds__follow_their_purchases_credits AFTER INSERT ON public.refunds FOR EACH STATEMENT EXECUTE FUNCTION public.tg_refunds__follow_their_purchases_credits();
+CREATE CONSTRAINT TRIGGER tg_referral_rates__keep_level_1 AFTER DELETE OR UPDATE ON public.referral_rates DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION public.tg_referral_rates__keep_level_1();
 
 -- trigger public.refunds tg_refunds__forbid_changes
 CREATE TRIGGER tg_refunds__forbid_changes BEFORE DELETE OR UPDATE OF id, purchase_id, amount, reason, created_at ON public.refunds FOR EACH STATEMENT EXECUTE FUNCTION public.tg_refunds__forbid_changes();

@@ -1,8 +1,9 @@
 -- Rules of the program's own tables that an operator's slip could break:
 --
--- * referral_rates always holds level 1. Emptied (by DELETE or TRUNCATE),
---   every purchase would credit nobody, without a word: commissions lost.
---   A level above 1 may still be added, changed or removed.
+-- * referral_rates always holds level 1 when a transaction commits. Emptied
+--   (by DELETE or TRUNCATE), every purchase would credit nobody, without a
+--   word: commissions lost. A level above 1 may still be added, changed or
+--   removed, and a transaction may delete every rate and insert new ones.
 -- * The holding period is days and time, no part of it negative. A month
 --   is 28 to 31 days and an interval such as '1 mon -30 days' compares as
 --   zero while adding it to the 31st of January lands on the 29th: credits
@@ -28,9 +29,11 @@ BEGIN
 END;
 $$;
 
-CREATE TRIGGER tg_referral_rates__keep_level_1
+-- Checked at commit, so that a transaction may replace the whole table.
+CREATE CONSTRAINT TRIGGER tg_referral_rates__keep_level_1
   AFTER UPDATE OR DELETE ON referral_rates
-  FOR EACH STATEMENT
+  DEFERRABLE INITIALLY DEFERRED
+  FOR EACH ROW
   EXECUTE FUNCTION tg_referral_rates__keep_level_1();
 
 CREATE FUNCTION tg_referral_rates__forbid_truncate() RETURNS trigger
