@@ -68,6 +68,44 @@ describe('reading and subscribing with JWT_SECRET set', () => {
   });
 });
 
+describe('a subscription whose token expires while the socket is open', () => {
+  const secondsFromNow = (seconds: number) => Math.floor(Date.now() / 1000) + seconds;
+  const purchase = (buyer: number) => fetch(`${bridge.http}/api/purchase`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` },
+    body: JSON.stringify({ userId: buyer, amount: 10 }),
+  });
+
+  test('is closed with 4401 TOKEN_EXPIRED when the exp of the token it subscribed with passes, though another of its tokens is still valid', async () => {
+    const lasting = await createBuyerWithReferrer(db.sql);
+    const expiring = await createBuyerWithReferrer(db.sql);
+    const client = await connectClient(`${bridge.ws}?userId=${expiring.referrer}&token=${await token(String(expiring.referrer), { expiresAt: secondsFromNow(2) })}`);
+    await client.waitForFrame('subscribed by URL', (frame) => frame.type === 'subscribed');
+    client.send({ type: 'subscribe', userId: lasting.referrer, token: await token(String(lasting.referrer)) });
+    await client.waitForFrame('subscribed by message', (frame) => frame.type === 'subscribed' && frame.userId === lasting.referrer);
+    await purchase(expiring.buyer);
+    await client.waitForEvents(1);
+
+    expect(await client.closed).toEqual({ code: 4401, reason: 'TOKEN_EXPIRED' });
+    expect(client.frames.at(-1)).toEqual({ type: 'error', code: 'TOKEN_EXPIRED', message: expect.stringContaining('has expired'), userId: expiring.referrer });
+  });
+
+  test('an unsubscribed subscription\'s token no longer closes the socket: the one subscribed after it does, at its own exp', async () => {
+    const first = await createBuyerWithReferrer(db.sql);
+    const second = await createBuyerWithReferrer(db.sql);
+    const client = await subscribedClient(bridge.ws, first.referrer, { token: await token(String(first.referrer), { expiresAt: secondsFromNow(1) }) });
+    client.send({ type: 'unsubscribe', userId: first.referrer });
+    await client.waitForFrame('unsubscribed', (frame) => frame.type === 'unsubscribed');
+    client.send({ type: 'subscribe', userId: second.referrer, token: await token(String(second.referrer), { expiresAt: secondsFromNow(3) }) });
+    await client.waitForFrame('subscribed', (frame) => frame.type === 'subscribed' && frame.userId === second.referrer);
+
+    expect(await client.closed).toEqual({ code: 4401, reason: 'TOKEN_EXPIRED' });
+    expect(client.frames.filter((frame) => frame.type === 'error')).toEqual([
+      { type: 'error', code: 'TOKEN_EXPIRED', message: expect.any(String), userId: second.referrer },
+    ]);
+  });
+});
+
 describe('writing with API_KEY set', () => {
   test('POST endpoints need "Authorization: Bearer <API_KEY>"', async () => {
     const { buyer } = await createBuyerWithReferrer(db.sql);

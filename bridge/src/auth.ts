@@ -9,8 +9,13 @@ import { ProductError } from './errors.js';
 
 export interface Auth {
   open: { reads: boolean; writes: boolean };
-  /** Resolves when the token lets its bearer read user `userId`; rejects with UNAUTHENTICATED, INVALID_TOKEN, TOKEN_EXPIRED or FORBIDDEN. */
-  authorizeRead(userId: number, token: string | undefined): Promise<void>;
+  /**
+   * Resolves when the token lets its bearer read user `userId`, with when the
+   * token expires (its exp, in ms; undefined without JWT_SECRET or without
+   * exp: such a token never expires); rejects with UNAUTHENTICATED,
+   * INVALID_TOKEN, TOKEN_EXPIRED or FORBIDDEN.
+   */
+  authorizeRead(userId: number, token: string | undefined): Promise<{ expiresAt: number | undefined }>;
   /** Throws UNAUTHENTICATED unless the Authorization header carries the API key. */
   authorizeWrite(authorizationHeader: string | undefined): void;
   /** /metrics: with API_KEY or METRICS_TOKEN set, either one is needed; open otherwise. */
@@ -25,11 +30,15 @@ export function createAuth(config: Config['auth']): Auth {
     open: { reads: !jwtSecret, writes: !apiKey },
 
     async authorizeRead(userId, token) {
-      if (!jwtSecret) return;
+      if (!jwtSecret) return { expiresAt: undefined };
       if (!token) throw new ProductError('UNAUTHENTICATED', `a token whose sub is "${userId}" is required`);
       let subject: unknown;
+      let expiresAt: number | undefined;
       try {
-        ({ payload: { sub: subject } } = await jwtVerify(token, jwtSecret, { algorithms: ['HS256'] }));
+        const { payload } = await jwtVerify(token, jwtSecret, { algorithms: ['HS256'] });
+        subject = payload.sub;
+        // jose has checked that exp, if any, is a number in the future.
+        expiresAt = payload.exp === undefined ? undefined : payload.exp * 1000;
       } catch (error) {
         throw tokenRefused(error);
       }
@@ -39,6 +48,7 @@ export function createAuth(config: Config['auth']): Auth {
       if (subject !== String(userId)) {
         throw new ProductError('FORBIDDEN', `this token is for user ${subject}, not user ${userId}`);
       }
+      return { expiresAt };
     },
 
     authorizeWrite(authorizationHeader) {

@@ -50,6 +50,8 @@ export function createSubscriptions(options: SubscriptionSettings & { openSocket
   /** Live subscribers per user. */
   const live = new Map<number, Set<Socket>>();
   const flow = createFlowControl({ ...options, live: live as Map<number, Set<Peer<FlowSocketData>>>, sockets: () => options.openSockets });
+  /** Per subscription made with a token that has an exp: cancels the timer that closes its socket (4401) when exp passes. */
+  const tokenExpiries = new Map<Subscription, () => void>();
 
   function send(ws: Socket, frame: string): void {
     if (!ws.data.closed) ws.send(frame);
@@ -63,6 +65,8 @@ export function createSubscriptions(options: SubscriptionSettings & { openSocket
 
   function leave(ws: Socket, subscription: Subscription): void {
     const { userId } = subscription;
+    tokenExpiries.get(subscription)?.();
+    tokenExpiries.delete(subscription);
     flow.end(ws, subscription);
     if (ws.data.subscriptions.get(userId) === subscription) ws.data.subscriptions.delete(userId);
     const sockets = socketsOf.get(userId);
@@ -87,8 +91,13 @@ export function createSubscriptions(options: SubscriptionSettings & { openSocket
     // False once the socket closed or this subscription was dropped (and maybe made anew).
     const current = () => !data.closed && subscription.state === 'starting';
     try {
-      await auth.authorizeRead(userId, token);
+      const { expiresAt } = await auth.authorizeRead(userId, token);
       if (!current()) return;
+      // A socket may not read on with a token that has expired: what it subscribed with is checked again at its exp.
+      if (expiresAt !== undefined) {
+        tokenExpiries.set(subscription, atTime(expiresAt, () => reject(ws,
+          new ProductError('TOKEN_EXPIRED', `the token you subscribed to user ${userId} with has expired; reconnect with a new one and resume with after`, { userId }))));
+      }
       if (!(await userExists(sql, userId))) throw unknownUser(userId);
       if (!current()) return;
       const lastSeq = await feed.watch(userId);
@@ -106,6 +115,19 @@ export function createSubscriptions(options: SubscriptionSettings & { openSocket
       if (current()) leave(ws, subscription);
       throw error;
     }
+  }
+
+  /** Answers an error with an error frame, and closes the socket (4401, 4403) when the error says so. */
+  function reject(ws: Socket, error: unknown, userId?: number): void {
+    if (ws.data.closed) return;
+    const known = error instanceof ProductError ? error : productErrorFromDatabase(error);
+    if (!known) log.error({ err: describe(error) }, 'websocket request failed');
+    const failure = known ?? internalError();
+    const closeCode = closeCodeOf(failure);
+    ws.cork(() => {
+      send(ws, frames.error(failure, userId));
+      if (closeCode !== undefined) ws.end(closeCode, failure.code);
+    });
   }
 
   /**
@@ -159,21 +181,11 @@ export function createSubscriptions(options: SubscriptionSettings & { openSocket
         }
         await subscribe(ws, message.userId, message.after, message.token);
       } catch (error) {
-        this.reject(ws, error, message.userId);
+        reject(ws, error, message.userId);
       }
     },
 
-    reject(ws: Socket, error: unknown, userId?: number): void {
-      if (ws.data.closed) return;
-      const known = error instanceof ProductError ? error : productErrorFromDatabase(error);
-      if (!known) log.error({ err: describe(error) }, 'websocket request failed');
-      const failure = known ?? internalError();
-      const closeCode = closeCodeOf(failure);
-      ws.cork(() => {
-        send(ws, frames.error(failure, userId));
-        if (closeCode !== undefined) ws.end(closeCode, failure.code);
-      });
-    },
+    reject,
 
     /** A live event from the feed: to every live subscriber of its user. */
     publish(event: EarningEventRecord): void {
@@ -210,3 +222,18 @@ export function createSubscriptions(options: SubscriptionSettings & { openSocket
 }
 
 export type Subscriptions = ReturnType<typeof createSubscriptions>;
+
+/** The longest delay setTimeout takes (about 24.8 days); a longer one would fire at once. */
+const maxTimerMs = 2_147_483_647;
+
+/** Runs `fn` at `time` (ms since 1970), however far away; returns what cancels it. */
+function atTime(time: number, fn: () => void): () => void {
+  let timer: NodeJS.Timeout;
+  const arm = () => {
+    const wait = time - Date.now();
+    timer = setTimeout(wait > maxTimerMs ? arm : fn, Math.min(Math.max(wait, 0), maxTimerMs));
+    timer.unref();
+  };
+  arm();
+  return () => clearTimeout(timer);
+}
