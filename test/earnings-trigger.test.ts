@@ -46,6 +46,7 @@ describe('crediting referrers', () => {
   test('referral_rates keeps level 1: emptying it or removing level 1 is refused at commit, so no purchase goes uncredited in silence', async () => {
     const rates = () => db.sql`SELECT level, rate::text FROM referral_rates ORDER BY level`;
     const before = await rates();
+    expect(before).toEqual([{ level: 1, rate: '0.05' }, { level: 2, rate: '0.01' }]);
     const keepLevel1 = { code: '23514', constraint_name: 'referral_rates_level_1_is_defined', hint: expect.stringContaining('UPDATE referral_rates') };
     await expect(db.sql`DELETE FROM referral_rates`).rejects.toMatchObject(keepLevel1);
     await expect(db.sql`DELETE FROM referral_rates WHERE level = 1`).rejects.toMatchObject(keepLevel1);
@@ -55,7 +56,7 @@ describe('crediting referrers', () => {
     // Checked at commit: one transaction may replace every rate.
     await db.sql.begin(async (sql) => {
       await sql`DELETE FROM referral_rates`;
-      await sql`INSERT INTO referral_rates (level, rate) SELECT level, rate::numeric FROM jsonb_to_recordset(${before}::jsonb) AS r (level int, rate text)`;
+      await sql`INSERT INTO referral_rates (level, rate) VALUES (1, 0.05), (2, 0.01)`;
     });
     expect(await rates()).toEqual(before);
   });

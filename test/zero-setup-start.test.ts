@@ -5,7 +5,7 @@
 // processes, in a data folder of its own.
 
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -135,6 +135,17 @@ describe('start-up failures end with one clear message', () => {
     } finally {
       blocker.close();
     }
+  });
+
+  test('the data folder holds a cluster still being created (or whose first start was interrupted)', async () => {
+    const { dataDir } = await freshMachine();
+    await mkdir(path.join(dataDir, 'postgres', 'base'), { recursive: true });
+    const command = runCommand('node', ['dist/bridge/src/main.js'], cleanEnvironment({ DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(await freePort()) }));
+    expect(await command.exited).toBe(1);
+    const folder = path.join(dataDir, 'postgres');
+    expect(command.stderr().trim()).toBe(
+      `referral-earnings could not start [EMBEDDED_DATABASE_INCOMPLETE]: the embedded PostgreSQL in ${folder} is not fully created: another "npm start" may be creating it right now (wait for it, then start again), or an earlier first start was interrupted (then delete ${folder} and start again)`,
+    );
   });
 
   test('DATABASE_URL points at nothing', async () => {

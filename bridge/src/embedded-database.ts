@@ -2,7 +2,7 @@
 // package, its data kept in a folder so a second start reuses it. Listens on
 // 127.0.0.1 only.
 
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { chmod, mkdir, stat } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
@@ -58,6 +58,7 @@ export async function startEmbeddedDatabase(
   process.once('exit', () => void cluster.stop().catch(() => undefined));
 
   const created = !existsSync(path.join(dataDir, 'PG_VERSION'));
+  if (created) refuseIfHalfCreated(dataDir);
   try {
     if (created) {
       log.info({ dataDir }, 'creating the embedded PostgreSQL cluster (first start)');
@@ -66,6 +67,8 @@ export async function startEmbeddedDatabase(
     await cluster.start();
     if (created) await cluster.createDatabase(databaseName);
   } catch (error) {
+    // Another start began creating the cluster after the check above.
+    if (created && `${describe(error)} ${recentOutput.join(' ')}`.includes('exists but is not empty')) refuseIfHalfCreated(dataDir);
     const lastLines = recentOutput.filter(Boolean).slice(-3).join(' | ');
     throw new Failure(
       'EMBEDDED_DATABASE_FAILED',
@@ -146,6 +149,19 @@ function refuseIfAlreadyRunning(dataDir: string): void {
   throw new Failure(
     'EMBEDDED_DATABASE_RUNNING',
     `the embedded PostgreSQL in ${dataDir} is already running (pid ${pid}): stop the other "npm start" first, or stop it with: kill ${pid}`,
+  );
+}
+
+/**
+ * A data folder with files but no finished cluster (PG_VERSION is written
+ * last): another start is creating it right now, or a first start was
+ * interrupted. initdb would only say the folder is not empty.
+ */
+function refuseIfHalfCreated(dataDir: string): void {
+  if (!existsSync(dataDir) || readdirSync(dataDir).length === 0) return;
+  throw new Failure(
+    'EMBEDDED_DATABASE_INCOMPLETE',
+    `the embedded PostgreSQL in ${dataDir} is not fully created: another "npm start" may be creating it right now (wait for it, then start again), or an earlier first start was interrupted (then delete ${dataDir} and start again)`,
   );
 }
 
