@@ -208,10 +208,12 @@ describe('POST /api/payouts and the payouts that follow', () => {
 });
 
 describe('GET /api/payouts.csv', () => {
-  test('exports a period\'s payouts as RFC 4180 CSV, quoting what needs it and neutralising formulas', async () => {
+  test('exports a period\'s payouts as RFC 4180 CSV: text quoted, formulas neutralised even after spaces or a line feed or full-width, amounts plain', async () => {
     await setSettings(db.sql, { holdingPeriod: '0', currency: 'INR' });
     const referrers: number[] = [];
-    for (const name of ['Bilal', 'Smith, "Jo"', '=HYPERLINK("http://evil")', '-2+3']) {
+    // Formulas a spreadsheet runs: after a space or a line feed, full-width (＝, ＠), or past a ";" (the separator in some locales).
+    const names = ['Bilal', 'Smith, "Jo"', '=HYPERLINK("http://evil")', '-2+3', ' =HYPERLINK("http://evil")', '\n=1+1', '＝1+1', 'x;=1+1', ' ＠SUM(A1)'];
+    for (const name of names) {
       const referrer = onlyRow(await db.sql<{ id: number }[]>`INSERT INTO users (name) VALUES (${name}) RETURNING id`).id;
       await purchase(db.sql, await createUser(db.sql, referrer), '1999.99');
       referrers.push(referrer);
@@ -230,10 +232,15 @@ describe('GET /api/payouts.csv', () => {
     expect(lines.at(-1)).toBe('');
     const ours = lines.filter((line) => referrers.some((referrer) => line.split(',')[1] === String(referrer)));
     expect(ours.map((line) => line.replace(/,[^,]+Z$/, ''))).toEqual([
-      `${payouts[0]!.id},${referrers[0]},Bilal,99.99,INR,paid,'@SUM(A1:A9)`,
-      `${payouts[1]!.id},${referrers[1]},"Smith, ""Jo""",99.99,INR,pending,`,
-      `${payouts[2]!.id},${referrers[2]},"'=HYPERLINK(""http://evil"")",99.99,INR,pending,`,
-      `${payouts[3]!.id},${referrers[3]},'-2+3,99.99,INR,pending,`,
+      `${payouts[0]!.id},${referrers[0]},"Bilal",99.99,"INR","paid","'@SUM(A1:A9)"`,
+      `${payouts[1]!.id},${referrers[1]},"Smith, ""Jo""",99.99,"INR","pending",`,
+      `${payouts[2]!.id},${referrers[2]},"'=HYPERLINK(""http://evil"")",99.99,"INR","pending",`,
+      `${payouts[3]!.id},${referrers[3]},"'-2+3",99.99,"INR","pending",`,
+      `${payouts[4]!.id},${referrers[4]},"' =HYPERLINK(""http://evil"")",99.99,"INR","pending",`,
+      `${payouts[5]!.id},${referrers[5]},"'\n=1+1",99.99,"INR","pending",`,
+      `${payouts[6]!.id},${referrers[6]},"'＝1+1",99.99,"INR","pending",`,
+      `${payouts[7]!.id},${referrers[7]},"x;=1+1",99.99,"INR","pending",`,
+      `${payouts[8]!.id},${referrers[8]},"' ＠SUM(A1)",99.99,"INR","pending",`,
     ]);
     const paidOnly = (await (await fetch(`${bridge.http}/api/payouts.csv?from=${from}&to=${to}&status=paid`)).text()).split('\r\n');
     expect(paidOnly.filter((line) => line.startsWith(`${payouts[0]!.id},`))).toHaveLength(1);

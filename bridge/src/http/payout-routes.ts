@@ -104,7 +104,7 @@ export function payoutRoutes({ sql, auth, log }: { sql: Sql; auth: Auth; log: Lo
         auth.authorizeWrite(request.header('authorization'));
         const period = parsePeriod(request.query.get('from'), request.query.get('to'));
         const rows = await payoutsForExport(sql, period, parsePayoutStatus(request.query.get('status')));
-        const text = [false, false, true, false, true, false, true, false];
+        const text = [false, false, true, false, true, true, true, false];
         const csv = csvRecord(['id', 'user_id', 'user_name', 'amount', 'currency', 'status', 'reference', 'created_at'])
           + rows.map((row) => csvRecord([row.id, row.userId, row.userName, row.amount, row.currency, row.status, row.reference, row.createdAt], text)).join('');
         return {
