@@ -76,6 +76,38 @@ describe('a header or query parameter given twice is refused, never read as its 
   });
 });
 
+describe('a query parameter the route does not read is refused, never ignored', () => {
+  test('a misspelt through is 400 UNKNOWN_PARAMETER naming the parameters the route takes, not the total now', async () => {
+    const { referrer } = await createBuyerWithReferrer(db.sql);
+    const answer = await callBridge(bridge.http, 'GET', `/api/earnings/${referrer}?throug=3`);
+    expect({ status: answer.status, error: answer.json.error }).toEqual({ status: 400, error: {
+      code: 'UNKNOWN_PARAMETER', message: 'unknown query parameter "throug": GET /api/earnings/:userId takes through only' } });
+  });
+
+  test.each([
+    ['/api/earnings/USER/events?after=0&limit=10&afetr=5', 'unknown query parameter "afetr": GET /api/earnings/:userId/events takes after and limit only'],
+    ['/api/users/USER/balance?_=1700000000', 'unknown query parameter "_": GET /api/users/:userId/balance takes no query parameters'],
+    ['/api/payouts.csv?from=2026-01-01&to=2026-01-31&satus=paid', 'unknown query parameter "satus": GET /api/payouts.csv takes from, to and status only'],
+  ])('GET %s is refused, saying what the route takes', async (path, message) => {
+    const { referrer } = await createBuyerWithReferrer(db.sql);
+    const answer = await callBridge(bridge.http, 'GET', path.replace('USER', String(referrer)));
+    expect({ status: answer.status, error: answer.json.error }).toEqual({ status: 400, error: { code: 'UNKNOWN_PARAMETER', message } });
+  });
+
+  test('a POST with a query parameter records nothing', async () => {
+    const { buyer } = await createBuyerWithReferrer(db.sql);
+    const answer = await callBridge(bridge.http, 'POST', '/api/purchase?amount=5', { userId: buyer, amount: 7 });
+    expect({ status: answer.status, code: answer.json.error.code }).toEqual({ status: 400, code: 'UNKNOWN_PARAMETER' });
+    expect(await purchasesOf(buyer)).toBe(0);
+  });
+
+  test('the parameters a route reads are still accepted', async () => {
+    const { referrer } = await createBuyerWithReferrer(db.sql);
+    expect((await callBridge(bridge.http, 'GET', `/api/earnings/${referrer}?through=0`)).status).toBe(200);
+    expect((await callBridge(bridge.http, 'GET', `/api/earnings/${referrer}/events?after=0&limit=5`)).status).toBe(200);
+  });
+});
+
 describe('amounts are read exactly as written: no spaces around them', () => {
   test.each([' 5 ', '5 ', '\t5', '5\n'])('a purchase amount of %j is 422 INVALID_AMOUNT and records nothing', async (amount) => {
     const { buyer } = await createBuyerWithReferrer(db.sql);

@@ -42,6 +42,30 @@ describe('a message or URL that names something twice is refused with an error f
   });
 });
 
+describe('a message key or URL parameter the bridge does not know is refused, never ignored', () => {
+  test('a subscribe with a misspelt after is INVALID_MESSAGE naming the allowed keys, and subscribes to nobody (no live-only subscription without its catch-up)', async () => {
+    const { referrer } = await createBuyerWithReferrer(db.sql);
+    const client = await connectClient(bridge.ws);
+    client.send(`{"type":"subscribe","userId":${referrer},"afetr":0}`);
+    const error = await client.waitForFrame('an error frame', (frame) => frame.type === 'error');
+    expect(error).toEqual({ type: 'error', code: 'INVALID_MESSAGE', message: 'unknown key "afetr": subscribe messages may hold type, userId, after and token only' });
+    client.send({ type: 'unsubscribe', userId: referrer, after: 0 });
+    await waitFor('two error frames', () => client.frames.length >= 2);
+    expect(client.frames[1]).toEqual({ type: 'error', code: 'INVALID_MESSAGE', message: 'unknown key "after": unsubscribe messages may hold type and userId only' });
+    expect(client.frames.some((frame) => frame.type === 'subscribed')).toBe(false);
+    await client.close();
+  });
+
+  test('a URL with a misspelt after is INVALID_MESSAGE naming the allowed parameters, and subscribes to nobody', async () => {
+    const { referrer } = await createBuyerWithReferrer(db.sql);
+    const client = await connectClient(`${bridge.ws}?userId=${referrer}&afetr=0`);
+    const error = await client.waitForFrame('an error frame', (frame) => frame.type === 'error');
+    expect(error).toEqual({ type: 'error', code: 'INVALID_MESSAGE', message: 'unknown URL parameter "afetr": /ws takes userId, after and token only' });
+    expect(client.frames.some((frame) => frame.type === 'subscribed')).toBe(false);
+    await client.close();
+  });
+});
+
 describe('answers come in the order of the requests', () => {
   test('a subscribe right on open to the user the URL names is answered ALREADY_SUBSCRIBED after "subscribed"', async () => {
     const { referrer } = await createBuyerWithReferrer(db.sql);

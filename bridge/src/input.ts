@@ -171,14 +171,25 @@ export function parseOptionalText(value: unknown, code: ErrorCode, name: string,
  * from nowhere, it would let a retry record the purchase or refund twice.
  */
 export function onlyFields(body: Record<string, unknown>, fields: readonly string[]): Record<string, unknown> {
-  const unknown = Object.keys(body).find((key) => !fields.includes(key));
+  const unknown = firstUnknown(Object.keys(body), fields);
   if (unknown === undefined) return body;
-  const last = fields.length - 1;
-  const allowed = `the body may hold ${last > 0 ? `${fields.slice(0, last).join(', ')} and ${fields[last]}` : fields[0]} only`;
+  const allowed = `the body may hold ${listed(fields)} only`;
   if (unknown.replace(/[-_]/g, '').toLowerCase() === 'idempotencykey') {
     throw new ProductError('INVALID_BODY', `${JSON.stringify(unknown)} is not a body field: send the key in the Idempotency-Key header (${allowed})`, { source: 'body' });
   }
   throw new ProductError('INVALID_BODY', `unknown field ${JSON.stringify(unknown)}: ${allowed}`, { source: 'body' });
+}
+
+/** The first of `names` that is not one of `allowed`, if any: a misspelt key or parameter is refused, never ignored. */
+export function firstUnknown(names: Iterable<string>, allowed: readonly string[]): string | undefined {
+  for (const name of names) if (!allowed.includes(name)) return name;
+  return undefined;
+}
+
+/** Names as a person lists them: "a", "a and b", "a, b and c". */
+export function listed(names: readonly string[]): string {
+  const last = names.length - 1;
+  return last > 0 ? `${names.slice(0, last).join(', ')} and ${names[last]}` : names[0] ?? '';
 }
 
 /** An optional token: a non-empty string, or absent. */
@@ -192,6 +203,8 @@ export function parseOptionalToken(value: unknown, code: ErrorCode): string | un
 export interface Query {
   get(name: string): string | null;
   has(name: string): boolean;
+  /** Every parameter's name, each once. */
+  names(): string[];
 }
 
 /** The query string's parameters; reading one that is given more than once throws `repeated(name)`. */
@@ -204,6 +217,7 @@ export function queryOf(text: string, repeated: (name: string) => ProductError):
       return values[0] ?? null;
     },
     has: (name) => params.has(name),
+    names: () => [...new Set(params.keys())],
   };
 }
 

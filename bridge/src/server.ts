@@ -54,10 +54,11 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     ...pageRoutes(),
     openApiRoute(),
     ...apiRoutes({ sql, auth, log, whatsapp: options.whatsapp, recordPurchase: options.recordPurchase, recordRefund: options.recordRefund }),
-    { method: 'GET', pattern: '/health', handler: () => health(options, openSockets.size) },
+    { method: 'GET', pattern: '/health', query: [], handler: () => health(options, openSockets.size) },
     {
       method: 'GET',
       pattern: '/metrics',
+      query: [],
       handler: async (request) => {
         auth.authorizeMetrics(request.header('authorization'));
         return { status: 200, body: await metrics.registry.metrics(), contentType: metrics.registry.contentType };

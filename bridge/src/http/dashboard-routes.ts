@@ -19,6 +19,7 @@ export function dashboardRoutes({ sql, auth }: { sql: Sql; auth: Auth }): Route[
     {
       method: 'GET',
       pattern: '/api/users/:userId/referrals',
+      query: ['limit'],
       async handler(request) {
         const userId = await readableUser(auth, request);
         const limit = parseLimit(request.query.get('limit'), 1000, 500);
@@ -29,6 +30,7 @@ export function dashboardRoutes({ sql, auth }: { sql: Sql; auth: Auth }): Route[
     {
       method: 'GET',
       pattern: '/api/users/:userId/earnings/daily',
+      query: ['days'],
       async handler(request) {
         const userId = await readableUser(auth, request);
         const days = parseDays(request.query.get('days'), 366, 30);
@@ -39,6 +41,7 @@ export function dashboardRoutes({ sql, auth }: { sql: Sql; auth: Auth }): Route[
     {
       method: 'GET',
       pattern: '/api/program/totals',
+      query: [],
       async handler(request) {
         auth.authorizeWrite(request.header('authorization'));
         return { status: 200, body: await totals() };
@@ -48,6 +51,7 @@ export function dashboardRoutes({ sql, auth }: { sql: Sql; auth: Auth }): Route[
     {
       method: 'GET',
       pattern: '/api/program/top-referrers',
+      query: ['limit'],
       async handler(request) {
         auth.authorizeWrite(request.header('authorization'));
         const limit = parseLimit(request.query.get('limit'), 100, 10);
@@ -58,6 +62,7 @@ export function dashboardRoutes({ sql, auth }: { sql: Sql; auth: Auth }): Route[
     {
       method: 'GET',
       pattern: '/api/whatsapp/outbox',
+      query: [],
       async handler(request) {
         auth.authorizeWrite(request.header('authorization'));
         const depth = (await outboxDepthByStatus(sql)).sort((a, b) => a.status.localeCompare(b.status));

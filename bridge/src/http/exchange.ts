@@ -6,7 +6,7 @@
 import { parse as parseLosslessJson } from 'lossless-json';
 import { ProductError, internalError } from '../errors.js';
 import { productErrorFromDatabase } from '../database-errors.js';
-import { queryOf, type Query } from '../input.js';
+import { firstUnknown, listed, queryOf, type Query } from '../input.js';
 import type { Logger } from '../log.js';
 import type { IncomingRequest, OutgoingReply, RequestHandler } from '../transport/transport.js';
 import { httpStatusOf } from './statuses.js';
@@ -53,6 +53,8 @@ export interface Route {
   method: 'GET' | 'POST';
   /** "/api/earnings/:userId": a segment starting with ":" matches any one segment. */
   pattern: string;
+  /** The query parameters it reads; a request with any other is refused (UNKNOWN_PARAMETER), since a misspelt one would be ignored. */
+  query: readonly string[];
   handler: Handler;
 }
 
@@ -87,7 +89,7 @@ export function httpApp(routes: Route[], observer: ExchangeObserver): RequestHan
       else answer(errorReply(new ProductError('NOT_FOUND', `there is no ${incoming.method} ${incoming.path}`)));
       return;
     }
-    const framing = checkFraming(incoming) ?? checkHeaders(incoming);
+    const framing = checkFraming(incoming) ?? checkHeaders(incoming) ?? checkParameters(incoming, match.route);
     if (framing) {
       fail(framing);
       return;
@@ -159,6 +161,17 @@ function checkHeaders(incoming: IncomingRequest): ProductError | undefined {
   const repeated = headerNames.find((name) => (incoming.headers.get(name)?.length ?? 0) > 1);
   if (repeated === undefined) return undefined;
   return new ProductError('REPEATED_HEADER', `the request has more than one ${headerSpelling[repeated]} header; send one`, { source: 'header' });
+}
+
+/**
+ * Refuses a query parameter the route does not read: `?throug=3` would
+ * otherwise answer as if nothing had been asked (the total now, not through seq 3).
+ */
+function checkParameters(incoming: IncomingRequest, route: Route): ProductError | undefined {
+  const unknown = firstUnknown(new URLSearchParams(incoming.query).keys(), route.query);
+  if (unknown === undefined) return undefined;
+  const takes = route.query.length === 0 ? 'takes no query parameters' : `takes ${listed(route.query)} only`;
+  return new ProductError('UNKNOWN_PARAMETER', `unknown query parameter ${JSON.stringify(unknown)}: ${route.method} ${route.pattern} ${takes}`, { source: 'query' });
 }
 
 /** "application/json; charset=utf-8" → "application/json": the type and subtype only, lower case. */

@@ -10,5 +10,5 @@ export const openApiFile = path.join(projectRoot, 'docs', 'openapi.yaml');
 
 export function openApiRoute(): Route {
   const body = JSON.stringify(parse(readFileSync(openApiFile, 'utf8')));
-  return { method: 'GET', pattern: '/openapi.json', handler: () => ({ status: 200, body }) };
+  return { method: 'GET', pattern: '/openapi.json', query: [], handler: () => ({ status: 200, body }) };
 }

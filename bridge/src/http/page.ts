@@ -32,6 +32,7 @@ export function pageRoutes(): Route[] {
     const handler: Handler = () => body === undefined
       ? errorReply(new ProductError('PAGE_NOT_BUILT', 'the page is not built: run npm run build'))
       : { status: 200, body, contentType, headers: { 'cache-control': 'no-cache' } };
-    return { method: 'GET' as const, pattern, handler };
+    // The referrer's page reads ?user= itself, in the browser.
+    return { method: 'GET' as const, pattern, query: pattern === '/' ? ['user'] : [], handler };
   });
 }

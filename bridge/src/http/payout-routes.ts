@@ -23,6 +23,7 @@ export function payoutRoutes({ sql, auth, log }: { sql: Sql; auth: Auth; log: Lo
   const settle = (pattern: string, read: (body: Record<string, unknown>) => Settlement): Route => ({
     method: 'POST',
     pattern,
+    query: [],
     async handler(request) {
       auth.authorizeWrite(request.header('authorization'));
       const payoutId = parsePayoutId(request.params[0]);
@@ -38,6 +39,7 @@ export function payoutRoutes({ sql, auth, log }: { sql: Sql; auth: Auth; log: Lo
     {
       method: 'GET',
       pattern: '/api/settings',
+      query: [],
       // The program's terms concern every participant and hold no secret.
       handler: async () => ({ status: 200, body: await readSettings(sql) }),
     },
@@ -45,6 +47,7 @@ export function payoutRoutes({ sql, auth, log }: { sql: Sql; auth: Auth; log: Lo
     {
       method: 'POST',
       pattern: '/api/settings',
+      query: [],
       async handler(request) {
         auth.authorizeWrite(request.header('authorization'));
         const settings = await changeSettings(sql, parseSettingsChange(asObject(await request.json())));
@@ -56,6 +59,7 @@ export function payoutRoutes({ sql, auth, log }: { sql: Sql; auth: Auth; log: Lo
     {
       method: 'GET',
       pattern: '/api/users/:userId/balance',
+      query: [],
       async handler(request) {
         const userId = await readableUser(auth, request);
         return { status: 200, body: await balanceOf(sql, userId) };
@@ -65,6 +69,7 @@ export function payoutRoutes({ sql, auth, log }: { sql: Sql; auth: Auth; log: Lo
     {
       method: 'GET',
       pattern: '/api/users/:userId/payouts',
+      query: ['limit'],
       async handler(request) {
         const userId = await readableUser(auth, request);
         const limit = parseLimit(request.query.get('limit'), maxPayoutsPerPage, 100);
@@ -76,6 +81,7 @@ export function payoutRoutes({ sql, auth, log }: { sql: Sql; auth: Auth; log: Lo
     {
       method: 'GET',
       pattern: '/api/payouts',
+      query: ['status', 'after', 'limit'],
       async handler(request) {
         auth.authorizeWrite(request.header('authorization'));
         const status = parsePayoutStatus(request.query.get('status'));
@@ -89,6 +95,7 @@ export function payoutRoutes({ sql, auth, log }: { sql: Sql; auth: Auth; log: Lo
     {
       method: 'POST',
       pattern: '/api/payouts',
+      query: [],
       async handler(request) {
         auth.authorizeWrite(request.header('authorization'));
         const payouts = await createPayouts(sql, (sqlState) => log.warn({ sqlState }, 'create_payouts() met a concurrent transaction; running it again'));
@@ -100,6 +107,7 @@ export function payoutRoutes({ sql, auth, log }: { sql: Sql; auth: Auth; log: Lo
     {
       method: 'GET',
       pattern: '/api/payouts.csv',
+      query: ['from', 'to', 'status'],
       async handler(request) {
         auth.authorizeWrite(request.header('authorization'));
         const period = parsePeriod(request.query.get('from'), request.query.get('to'));
@@ -119,6 +127,7 @@ export function payoutRoutes({ sql, auth, log }: { sql: Sql; auth: Auth; log: Lo
     {
       method: 'GET',
       pattern: '/api/payouts/:payoutId',
+      query: [],
       async handler(request) {
         auth.authorizeWrite(request.header('authorization'));
         return { status: 200, body: await payoutById(sql, parsePayoutId(request.params[0])) };

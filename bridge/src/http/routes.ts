@@ -37,6 +37,7 @@ export function apiRoutes({ sql, auth, log, whatsapp, recordPurchase, recordRefu
     {
       method: 'POST',
       pattern: '/api/purchase',
+      query: [],
       async handler(request) {
         auth.authorizeWrite(request.header('authorization'));
         const body = onlyFields(asObject(await request.json()), ['userId', 'amount']);
@@ -56,6 +57,7 @@ export function apiRoutes({ sql, auth, log, whatsapp, recordPurchase, recordRefu
     {
       method: 'POST',
       pattern: '/api/purchases/:purchaseId/refunds',
+      query: [],
       async handler(request) {
         auth.authorizeWrite(request.header('authorization'));
         const purchaseId = parsePurchaseId(request.params[0]);
@@ -76,6 +78,7 @@ export function apiRoutes({ sql, auth, log, whatsapp, recordPurchase, recordRefu
     {
       method: 'GET',
       pattern: '/api/purchases/:purchaseId',
+      query: [],
       async handler(request) {
         // A purchase concerns its buyer and every referrer it credited, so
         // reading it takes the API key, not one user's token.
@@ -87,6 +90,7 @@ export function apiRoutes({ sql, auth, log, whatsapp, recordPurchase, recordRefu
     {
       method: 'GET',
       pattern: '/api/earnings/:userId',
+      query: ['through'],
       async handler(request) {
         const userId = await readableUser(auth, request);
         const through = parseThrough(request.query.get('through'));
@@ -97,6 +101,7 @@ export function apiRoutes({ sql, auth, log, whatsapp, recordPurchase, recordRefu
     {
       method: 'GET',
       pattern: '/api/earnings/:userId/events',
+      query: ['after', 'limit'],
       async handler(request) {
         const userId = await readableUser(auth, request);
         const after = parseAfter(request.query.get('after') || '0', { source: 'query' });
@@ -111,6 +116,7 @@ export function apiRoutes({ sql, auth, log, whatsapp, recordPurchase, recordRefu
     {
       method: 'GET',
       pattern: '/api/users/:userId/notifications',
+      query: ['limit'],
       async handler(request) {
         const userId = await readableUser(auth, request);
         const limit = parseLimit(request.query.get('limit'), 200, 50);
@@ -119,11 +125,12 @@ export function apiRoutes({ sql, auth, log, whatsapp, recordPurchase, recordRefu
       },
     },
 
-    { method: 'POST', pattern: '/twilio/status', handler: statusCallbackHandler(sql, whatsapp, log) },
+    { method: 'POST', pattern: '/twilio/status', query: [], handler: statusCallbackHandler(sql, whatsapp, log) },
 
     {
       method: 'POST',
       pattern: '/api/users',
+      query: [],
       async handler(request) {
         auth.authorizeWrite(request.header('authorization'));
         // A misspelt referredBy must not make a user nobody referred.

@@ -3,7 +3,7 @@
 
 import { isLosslessNumber, parse as parseLosslessJson } from 'lossless-json';
 import { ProductError, type ErrorCode } from '../errors.js';
-import { parseAfter, parseOptionalToken, parseUserId, type Query } from '../input.js';
+import { firstUnknown, listed, parseAfter, parseOptionalToken, parseUserId, type Query } from '../input.js';
 
 export const closeCodes = {
   /** The server is shutting down: reconnect and resume with `after`. */
@@ -47,6 +47,11 @@ export function parseClientMessage(text: string): ClientMessage {
   if (type !== 'subscribe' && type !== 'unsubscribe') {
     throw new ProductError('INVALID_MESSAGE', 'type must be "subscribe" or "unsubscribe"');
   }
+  // A misspelt "after" would subscribe live only, silently skipping the catch-up.
+  const unknown = firstUnknown(Object.keys(message), messageKeys[type]);
+  if (unknown !== undefined) {
+    throw new ProductError('INVALID_MESSAGE', `unknown key ${JSON.stringify(unknown)}: ${type} messages may hold ${listed(messageKeys[type])} only`, { source: 'message' });
+  }
   const user = parseUserId(userId, messageField);
   if (type === 'unsubscribe') return { type, userId: user };
   return { type, userId: user, after: optionalAfter(after), token: parseOptionalToken(token, 'INVALID_MESSAGE') };
@@ -54,6 +59,10 @@ export function parseClientMessage(text: string): ClientMessage {
 
 /** The subscription a URL asks for (/ws?userId=2&after=17&token=…), if any; a parameter given twice is refused. */
 export function parseSubscribeQuery(query: Query): ClientMessage | undefined {
+  const unknown = firstUnknown(query.names(), urlParameters);
+  if (unknown !== undefined) {
+    throw new ProductError('INVALID_MESSAGE', `unknown URL parameter ${JSON.stringify(unknown)}: /ws takes ${listed(urlParameters)} only`, { source: 'message' });
+  }
   if (!query.has('userId')) return undefined;
   return {
     type: 'subscribe',
@@ -64,6 +73,10 @@ export function parseSubscribeQuery(query: Query): ClientMessage | undefined {
 }
 
 const messageField = { source: 'message', code: 'INVALID_MESSAGE' } as const;
+
+/** The keys each message may hold, and the parameters the URL may give; any other is refused. */
+const messageKeys = { subscribe: ['type', 'userId', 'after', 'token'], unsubscribe: ['type', 'userId'] } as const;
+const urlParameters = ['userId', 'after', 'token'] as const;
 
 /** The error for a URL parameter given more than once. */
 export const repeatedUrlParameter = (name: string) =>
