@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { beforeEach, describe, expect, test } from 'vitest';
 import { useTestDatabase } from './support/database.js';
-import { accepted, useFakeTwilio, type TwilioRequest } from './support/fake-twilio.js';
+import { accepted, twilioError, useFakeTwilio, type TwilioRequest } from './support/fake-twilio.js';
 import { onlyRow } from './support/rows.js';
 import { waitFor } from './support/wait.js';
 import { phoneChain, startTestWorker, workerEnvironment } from './support/whatsapp.js';
@@ -135,6 +135,121 @@ describe('an unknown outcome is tried once more at most', () => {
     try {
       const id = await queueOne(buyer);
       expect(await settledOutcome(id, 'failed')).toMatchObject({ attempts: 4, unknownOutcomes: 0, lastErrorCode: 'ECONNREFUSED' });
+    } finally {
+      await worker.stop();
+    }
+  });
+});
+
+describe('an error answer that may have come after Twilio read the request is an unknown outcome', () => {
+  // A 500 is Twilio's own failure after reading the request; a 502 or 504 is
+  // a gateway's (TWILIO_API_BASE_URL may name a proxy) that may have
+  // forwarded it. None says the message was not accepted.
+  for (const status of [500, 502, 504]) {
+    test(`a ${status} after a dropped connection: two POSTs, then failed as OUTCOME_UNKNOWN`, async () => {
+      const { referrer, buyer } = await oneRecipient();
+      const gatewayPage = { status, body: `<html><body>${status} Gateway</body></html>`, contentType: 'text/html' };
+      twilio.answer = (_, index) => (index === 0 ? 'drop' : gatewayPage);
+      const worker = await startTestWorker(db.url, workerEnvironment(twilio.url, { WHATSAPP_MAX_ATTEMPTS: '8', WHATSAPP_RETRY_BASE_MS: '20' }));
+      try {
+        const id = await queueOne(buyer);
+        const outcome = await settledOutcome(id, 'failed');
+        expect(outcome).toMatchObject({ attempts: 2, unknownOutcomes: 2, lastErrorCode: 'OUTCOME_UNKNOWN' });
+        expect(outcome.lastErrorMessage).toMatch(new RegExp(`HTTP ${status}.*may have been sent`));
+        expect(twilio.requests.filter(sentTo(await recipientOf(referrer)))).toHaveLength(2);
+      } finally {
+        await worker.stop();
+      }
+    });
+  }
+
+  test('only 504s: two POSTs, then failed as OUTCOME_UNKNOWN', async () => {
+    const { referrer, buyer } = await oneRecipient();
+    twilio.answer = () => ({ status: 504, body: '<html><body>504 Gateway Time-out</body></html>', contentType: 'text/html' });
+    const worker = await startTestWorker(db.url, workerEnvironment(twilio.url, { WHATSAPP_MAX_ATTEMPTS: '8', WHATSAPP_RETRY_BASE_MS: '20' }));
+    try {
+      const id = await queueOne(buyer);
+      expect(await settledOutcome(id, 'failed')).toMatchObject({ attempts: 2, unknownOutcomes: 2, lastErrorCode: 'OUTCOME_UNKNOWN' });
+      expect(twilio.requests.filter(sentTo(await recipientOf(referrer)))).toHaveLength(2);
+    } finally {
+      await worker.stop();
+    }
+  });
+
+  test('a 500 with Twilio\'s own error code, then a 201: sent, and the row says a duplicate was possible', async () => {
+    const { buyer } = await oneRecipient();
+    twilio.answer = (_, index) => (index === 0 ? twilioError(500, 20500, 'Internal Server Error') : accepted());
+    const worker = await startTestWorker(db.url, workerEnvironment(twilio.url, { WHATSAPP_RETRY_BASE_MS: '20' }));
+    try {
+      const id = await queueOne(buyer);
+      expect(await settledOutcome(id, 'sent')).toMatchObject({ attempts: 2, unknownOutcomes: 1, lastErrorCode: null });
+    } finally {
+      await worker.stop();
+    }
+  });
+
+  test('503 and 429 say the message was not taken: retried up to WHATSAPP_MAX_ATTEMPTS, no unknown outcome', async () => {
+    const { referrer, buyer } = await oneRecipient();
+    twilio.answer = (_, index) => (index % 2 === 0 ? twilioError(503, 20503, 'Service Unavailable') : twilioError(429, 20429, 'Too Many Requests'));
+    const worker = await startTestWorker(db.url, workerEnvironment(twilio.url, { WHATSAPP_MAX_ATTEMPTS: '4', WHATSAPP_RETRY_BASE_MS: '20' }));
+    try {
+      const id = await queueOne(buyer);
+      expect(await settledOutcome(id, 'failed')).toMatchObject({ attempts: 4, unknownOutcomes: 0, lastErrorCode: '20429' });
+      expect(twilio.requests.filter(sentTo(await recipientOf(referrer)))).toHaveLength(4);
+    } finally {
+      await worker.stop();
+    }
+  });
+});
+
+describe('a message goes only to its user\'s current number', () => {
+  test('a user who removed their number while the message waited gets nothing: failed as RECIPIENT_REMOVED', async () => {
+    const { referrer, buyer } = await oneRecipient();
+    const removed = await recipientOf(referrer);
+    // Twilio is down: the first try is refused, and the message waits for its retry.
+    twilio.answer = (_, index) => (index === 0 ? twilioError(503, 20503, 'Service Unavailable') : accepted());
+    const worker = await startTestWorker(db.url, workerEnvironment(twilio.url, { WHATSAPP_RETRY_BASE_MS: '600000' }));
+    try {
+      const id = await queueOne(buyer);
+      await waitFor('the first try refused', async () => ((await outcomeOf(id)).lastErrorCode === '20503' ? true : undefined));
+      await db.sql`UPDATE users SET phone_number = NULL WHERE id = ${referrer}`;
+      await db.sql`UPDATE whatsapp_outbox SET next_attempt_at = now() WHERE id = ${id}`;
+      await db.sql`NOTIFY whatsapp_outbox`;
+      const outcome = await settledOutcome(id, 'failed');
+      expect(outcome).toMatchObject({ attempts: 1, lastErrorCode: 'RECIPIENT_REMOVED' });
+      expect(twilio.requests.filter(sentTo(removed))).toHaveLength(1);
+      const row = onlyRow(await db.sql<{ recipient: string | null }[]>`SELECT recipient FROM whatsapp_outbox WHERE id = ${id}`);
+      expect(row.recipient).toBeNull();
+    } finally {
+      await worker.stop();
+    }
+  });
+
+  test('a user who changed their number gets the message at the new one, and the row says so', async () => {
+    const { referrer, buyer } = await oneRecipient();
+    const old = await recipientOf(referrer);
+    const id = await queueOne(buyer);
+    const changed = `+4930${String(Date.now()).slice(-8)}`;
+    await db.sql`UPDATE users SET phone_number = ${changed} WHERE id = ${referrer}`;
+    const worker = await startTestWorker(db.url, workerEnvironment(twilio.url));
+    try {
+      await settledOutcome(id, 'sent');
+      expect(twilio.requests.filter(sentTo(old))).toEqual([]);
+      expect(twilio.requests.filter(sentTo(changed))).toHaveLength(1);
+      const row = onlyRow(await db.sql<{ recipient: string }[]>`SELECT recipient FROM whatsapp_outbox WHERE id = ${id}`);
+      expect(row.recipient).toBe(changed);
+    } finally {
+      await worker.stop();
+    }
+  });
+
+  test('in log mode, a message whose user removed their number is not logged as skipped but failed as RECIPIENT_REMOVED', async () => {
+    const { referrer, buyer } = await oneRecipient();
+    const id = await queueOne(buyer);
+    await db.sql`UPDATE users SET phone_number = NULL WHERE id = ${referrer}`;
+    const worker = await startTestWorker(db.url, workerEnvironment(undefined));
+    try {
+      expect(await settledOutcome(id, 'failed')).toMatchObject({ attempts: 0, lastErrorCode: 'RECIPIENT_REMOVED' });
     } finally {
       await worker.stop();
     }

@@ -107,9 +107,9 @@ describe('sending', () => {
     }
   });
 
-  test('repeated 500s end in failed after WHATSAPP_MAX_ATTEMPTS', async () => {
+  test('repeated 503s end in failed after WHATSAPP_MAX_ATTEMPTS', async () => {
     const { referrer, buyer } = await phoneChain(db.sql);
-    twilio.answer = () => twilioError(500, 20500, 'Internal Server Error');
+    twilio.answer = () => twilioError(503, 20503, 'Service Unavailable');
     const worker = await startTestWorker(db.url, workerEnvironment(twilio.url, { WHATSAPP_MAX_ATTEMPTS: '3', WHATSAPP_RETRY_BASE_MS: '20' }));
     try {
       await db.sql`INSERT INTO purchases (user_id, amount) VALUES (${buyer}, 10)`;
@@ -117,7 +117,7 @@ describe('sending', () => {
         const rows = await outboxOf(db.sql, [referrer]);
         return rows[0]?.status === 'failed' ? rows : undefined;
       });
-      expect(row).toMatchObject({ status: 'failed', attempts: 3, lastErrorCode: '20500', twilioSid: null });
+      expect(row).toMatchObject({ status: 'failed', attempts: 3, lastErrorCode: '20503', twilioSid: null });
       expect(twilio.requests.filter((request) => request.params.Body?.includes('level 1'))).toHaveLength(3);
     } finally {
       await worker.stop();

@@ -12,6 +12,7 @@ export interface ClaimedMessage {
   earningId: string | null;
   /** The payout_paid event the message is about; null for an earning's. */
   payoutEventId: string | null;
+  /** Its user's number when it was claimed (see renewLease). */
   recipient: string;
   variables: MessageVariables;
   attempts: number;
@@ -25,10 +26,15 @@ export interface ClaimedMessage {
  * not record what Twilio answered) while they may still be sent: below
  * `maxAttempts` and without an earlier unknown outcome. The lost claim counts
  * as an unknown outcome. SKIP LOCKED lets several workers claim at once
- * without ever taking the same row.
+ * without ever taking the same row. The database addresses each claimed
+ * message to its user's current number, and fails the ones whose user
+ * removed theirs (RECIPIENT_REMOVED, see 0020_whatsapp_outcomes.sql): those
+ * come back in `removed`, for the log, and are not to be sent.
  */
-export async function claimDueMessages(sql: Sql, worker: string, limit: number, leaseMs: number, maxAttempts: number): Promise<ClaimedMessage[]> {
-  return sql<ClaimedMessage[]>`
+export async function claimDueMessages(
+  sql: Sql, worker: string, limit: number, leaseMs: number, maxAttempts: number,
+): Promise<{ claimed: ClaimedMessage[]; removed: Array<Pick<ClaimedMessage, 'id' | 'userId'>> }> {
+  const rows = await sql<Array<ClaimedMessage & { status: string }>>`
     UPDATE whatsapp_outbox AS message
     SET status = 'sending', attempts = message.attempts + 1, leased_by = ${worker},
         unknown_outcomes = message.unknown_outcomes + (message.status = 'sending')::int,
@@ -44,7 +50,12 @@ export async function claimDueMessages(sql: Sql, worker: string, limit: number, 
     WHERE message.id = due.id
     RETURNING message.id::text AS id, message.user_id AS "userId", message.earning_id::text AS "earningId",
               message.payout_event_id::text AS "payoutEventId", message.recipient, message.variables, message.attempts,
-              message.unknown_outcomes AS "unknownOutcomes"`;
+              message.unknown_outcomes AS "unknownOutcomes", message.status`;
+  const messages = rows.map(({ status, ...message }) => ({ status, message }));
+  return {
+    claimed: messages.filter((row) => row.status === 'sending').map((row) => row.message),
+    removed: messages.filter((row) => row.status !== 'sending').map(({ message: { id, userId } }) => ({ id, userId })),
+  };
 }
 
 /**
@@ -65,15 +76,22 @@ export async function failAbandonedMessages(sql: Sql, maxAttempts: number): Prom
 }
 
 /**
- * Extends this worker's claim just before it sends; false when the claim ran
- * out and another worker may have taken the message (then it is not sent).
+ * Extends this worker's claim just before it sends. `claimed`: the message is
+ * still this worker's, to be sent to `recipient`, its user's number now (the
+ * database reads it again); `removed`: its user removed their number since
+ * the claim, and the database failed it as RECIPIENT_REMOVED; `lost`: the
+ * claim ran out and another worker may have taken the message. Only a
+ * `claimed` message is sent.
  */
-export async function renewLease(sql: Sql, id: string, worker: string, leaseMs: number): Promise<boolean> {
-  const rows = await sql`
+export async function renewLease(
+  sql: Sql, id: string, worker: string, leaseMs: number,
+): Promise<{ state: 'claimed'; recipient: string } | { state: 'removed' | 'lost' }> {
+  const [row] = await sql<Array<{ status: string; recipient: string | null }>>`
     UPDATE whatsapp_outbox SET lease_expires_at = now() + ${leaseMs} * interval '1 millisecond'
     WHERE id = ${id} AND status = 'sending' AND leased_by = ${worker}
-    RETURNING id`;
-  return rows.length > 0;
+    RETURNING status, recipient`;
+  if (!row) return { state: 'lost' };
+  return row.status === 'sending' && row.recipient !== null ? { state: 'claimed', recipient: row.recipient } : { state: 'removed' };
 }
 
 /** Every outcome below applies only while the row is still this worker's claim. */

@@ -1,6 +1,7 @@
 // What to do when Twilio refuses or fails: retry later (with exponential
 // backoff and jitter), give up on the message for good, or, when the request
-// may have reached Twilio unanswered, count an unknown outcome.
+// may have reached Twilio without a clear "no" (no answer, or a 5xx other
+// than 503), count an unknown outcome.
 
 /** Twilio error codes that no retry can fix. */
 export const permanentErrorCodes = new Set([
@@ -19,25 +20,46 @@ export const unknownErrorAttempts = 3;
 /** The code of a send that may or may not have been accepted (see 0020_whatsapp_outcomes.sql). */
 export const outcomeUnknownCode = 'OUTCOME_UNKNOWN';
 
+/** The code of a message not sent because its user removed their number (see 0020_whatsapp_outcomes.sql). */
+export const recipientRemovedCode = 'RECIPIENT_REMOVED';
+
 export interface SendFailure {
-  /** Twilio's error code, an HTTP status, a network error code, or OUTCOME_UNKNOWN. */
+  /** Twilio's error code, an HTTP status, a network error code, or OUTCOME_UNKNOWN (then `message` says why). */
   code: string;
   message: string;
   verdict: 'retry' | 'retry-a-few-times' | 'undeliverable' | 'outcome-unknown';
+}
+
+/**
+ * Whether an HTTP error status says the request may have been acted on: a
+ * 500 is Twilio failing after it read the request, and a 502, 504 or any
+ * other 5xx may come from a gateway in front of Twilio (TWILIO_API_BASE_URL
+ * may name one) that forwarded it. Only a 503 (Twilio, or a gateway, not
+ * taking requests), a 429 and the 4xx Twilio documents say it was not.
+ */
+function mayHaveBeenAccepted(status: number): boolean {
+  return status >= 500 && status !== 503;
 }
 
 /** Classifies anything the twilio client threw. */
 export function classifyFailure(error: unknown): SendFailure {
   const { status, code, message } = (error ?? {}) as { status?: unknown; code?: unknown; message?: unknown };
   const text = typeof message === 'string' ? message.slice(0, 500) : 'unknown error';
+  if (typeof status === 'number' && mayHaveBeenAccepted(status)) {
+    const twilioCode = typeof code === 'number' ? `, Twilio code ${code}` : '';
+    return {
+      code: outcomeUnknownCode,
+      message: `HTTP ${status}${twilioCode} (${text}): Twilio, or a gateway in front of it, may have taken the request; it may have been sent`,
+      verdict: 'outcome-unknown',
+    };
+  }
   if (typeof code === 'number') {
     if (permanentErrorCodes.has(code)) return { code: String(code), message: text, verdict: 'undeliverable' };
-    if (code === 20429 || status === 429) return { code: String(code), message: text, verdict: 'retry' };
-    if (typeof status === 'number' && status >= 500) return { code: String(code), message: text, verdict: 'retry' };
+    if (code === 20429 || status === 429 || status === 503) return { code: String(code), message: text, verdict: 'retry' };
     return { code: String(code), message: text, verdict: 'retry-a-few-times' };
   }
   if (typeof status === 'number') {
-    return { code: `HTTP_${status}`, message: text, verdict: status === 429 || status >= 500 ? 'retry' : 'retry-a-few-times' };
+    return { code: `HTTP_${status}`, message: text, verdict: status === 429 || status === 503 ? 'retry' : 'retry-a-few-times' };
   }
   // No HTTP answer at all: a network error or a timeout.
   const networkCode = typeof code === 'string' ? code : 'NETWORK_ERROR';

@@ -17,7 +17,7 @@ import { maskPhone, messageBody } from './message.js';
 import {
   claimDueMessages, failAbandonedMessages, markForRetry, markGivenUp, markSent, markSkipped, renewLease, type ClaimedMessage,
 } from './outbox.js';
-import { backoffMs, classifyFailure, outcomeUnknownCode, unknownErrorAttempts } from './retry-policy.js';
+import { backoffMs, classifyFailure, outcomeUnknownCode, recipientRemovedCode, unknownErrorAttempts } from './retry-policy.js';
 import type { WhatsAppSender } from './twilio-sender.js';
 
 export interface WhatsAppWorker {
@@ -70,8 +70,9 @@ export async function startWhatsAppWorker(options: {
       do {
         pumpAgain = false;
         while (!stopped && inFlight < config.concurrency) {
-          const claimed = await claimDueMessages(sql, workerId, config.concurrency - inFlight, config.leaseMs, config.maxAttempts);
-          if (claimed.length === 0) break;
+          const { claimed, removed } = await claimDueMessages(sql, workerId, config.concurrency - inFlight, config.leaseMs, config.maxAttempts);
+          for (const message of removed) recipientRemoved(message);
+          if (claimed.length === 0 && removed.length === 0) break;
           for (const message of claimed) {
             inFlight += 1;
             void deliver(message).finally(() => {
@@ -87,6 +88,13 @@ export async function startWhatsAppWorker(options: {
     } finally {
       pumping = false;
     }
+  }
+
+  /** The database failed `message` as RECIPIENT_REMOVED instead of handing it over: its user has no number now. */
+  function recipientRemoved(message: Pick<ClaimedMessage, 'id' | 'userId'>): void {
+    metrics.whatsappFailures.inc({ code: recipientRemovedCode });
+    log.info({ outboxId: message.id, userId: message.userId, code: recipientRemovedCode },
+      'WhatsApp message not sent: its user removed their phone number');
   }
 
   /** Waits for this send's turn under TWILIO_MAX_MPS. */
@@ -110,14 +118,16 @@ export async function startWhatsAppWorker(options: {
       }
       await paced();
       // Waiting for its turn may have outlasted the lease.
-      if (!(await renewLease(sql, message.id, workerId, config.leaseMs))) {
-        log.warn(context, 'WhatsApp message no longer claimed by this worker after waiting its turn; not sending it');
+      const lease = await renewLease(sql, message.id, workerId, config.leaseMs);
+      if (lease.state !== 'claimed') {
+        if (lease.state === 'removed') recipientRemoved(message);
+        else log.warn(context, 'WhatsApp message no longer claimed by this worker after waiting its turn; not sending it');
         return;
       }
       const started = Date.now();
       let sid: string | null;
       try {
-        sid = await sender.send(message.recipient, message.variables);
+        sid = await sender.send(lease.recipient, message.variables);
       } catch (error) {
         await recordFailure(message, error, context);
         return;
