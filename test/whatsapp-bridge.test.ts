@@ -150,7 +150,7 @@ describe('the worker as its own process', () => {
     fake.answer = () => twilioError(503, 20503, 'Service Unavailable');
     const worker = runCommand('node', ['dist/bridge/src/worker-command.js'], cleanEnvironment({
       DATABASE_URL: db.url,
-      ...workerEnvironment(fake.url, { WHATSAPP_CONCURRENCY: '50', TWILIO_MAX_MPS: '5000', WHATSAPP_RETRY_BASE_MS: '100', WHATSAPP_MAX_ATTEMPTS: '50', LOG_LEVEL: 'warn' }),
+      ...workerEnvironment(fake.url, { WHATSAPP_CONCURRENCY: '50', TWILIO_MAX_MPS: '5000', WHATSAPP_RETRY_BASE_MS: '1', WHATSAPP_MAX_ATTEMPTS: '50', LOG_LEVEL: 'error' }),
       // A small heap makes V8 collect early, so RSS shows what is retained; a
       // leak would run out of it and fail the test outright.
       NODE_OPTIONS: '--max-old-space-size=64',
@@ -163,9 +163,9 @@ describe('the worker as its own process', () => {
       // process has warmed up by then (Node.js 24 settles later than 20, at
       // about 30,000 failed sends, seen here); the second after 15,000 more.
       // (Generous bounds: other test files share the machine; these wait for events, never sleep.)
-      await waitFor('every message failing three times', () => fake.requests.length > 30_000, 240_000);
+      await waitFor('every message failing three times', () => fake.requests.length > 30_000, 360_000);
       const early = rss();
-      await waitFor('15,000 failures more', () => fake.requests.length > 45_000, 180_000);
+      await waitFor('15,000 failures more', () => fake.requests.length > 45_000, 240_000);
       const late = rss();
       console.log(`worker RSS with Twilio down: ${Math.round(early / 2 ** 20)} MiB after 30,000 failed sends, ${Math.round(late / 2 ** 20)} MiB after 45,000`);
       expect(late - early).toBeLessThan(32 * 1024 * 1024);
@@ -183,5 +183,5 @@ describe('the worker as its own process', () => {
       worker.interrupt('SIGTERM');
       await worker.exited;
     }
-  }, 600_000);
+  }, 900_000);
 });
