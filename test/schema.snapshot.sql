@@ -129,7 +129,7 @@ CREATE TABLE public.whatsapp_outbox (
   id bigint NOT NULL GENERATED ALWAYS AS IDENTITY,
   earning_id bigint,
   user_id integer NOT NULL,
-  recipient text NOT NULL,
+  recipient text,
   variables jsonb NOT NULL,
   status text NOT NULL DEFAULT 'queued'::text,
   attempts integer NOT NULL DEFAULT 0,
@@ -398,6 +398,9 @@ ALTER TABLE public.whatsapp_outbox ADD CONSTRAINT whatsapp_outbox_earning_id_fke
 
 -- constraint public.whatsapp_outbox whatsapp_outbox_earning_id_key
 ALTER TABLE public.whatsapp_outbox ADD CONSTRAINT whatsapp_outbox_earning_id_key UNIQUE (earning_id);
+
+-- constraint public.whatsapp_outbox whatsapp_outbox_has_a_recipient_unless_removed
+ALTER TABLE public.whatsapp_outbox ADD CONSTRAINT whatsapp_outbox_has_a_recipient_unless_removed CHECK (((recipient IS NOT NULL) OR ((status = 'failed'::text) AND (last_error_code = 'RECIPIENT_REMOVED'::text))));
 
 -- constraint public.whatsapp_outbox whatsapp_outbox_is_about_one_earning_or_payout
 ALTER TABLE public.whatsapp_outbox ADD CONSTRAINT whatsapp_outbox_is_about_one_earning_or_payout CHECK (((earning_id IS NULL) <> (payout_event_id IS NULL)));
@@ -1667,6 +1670,25 @@ BEGIN
 END;
 $function$
 
+-- function public.tg_whatsapp_outbox__send_to_current_number()
+CREATE OR REPLACE FUNCTION public.tg_whatsapp_outbox__send_to_current_number()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+  NEW.recipient := (SELECT phone_number FROM users WHERE id = NEW.user_id);
+  IF NEW.recipient IS NULL THEN
+    NEW.status := 'failed';
+    NEW.attempts := OLD.attempts;
+    NEW.lease_expires_at := NULL;
+    NEW.leased_by := NULL;
+    NEW.last_error_code := 'RECIPIENT_REMOVED';
+    NEW.last_error_message := 'the user removed their phone number before the message was sent';
+  END IF;
+  RETURN NEW;
+END;
+$function$
+
 -- function public.user_balance(user_id integer)
 CREATE OR REPLACE FUNCTION public.user_balance(user_id integer)
  RETURNS SETOF public.user_balances
@@ -1783,3 +1805,6 @@ CREATE TRIGGER tg_users__forbid_referral_cycle BEFORE INSERT OR UPDATE OF id, re
 
 -- trigger public.users tg_users__forbid_truncate
 CREATE TRIGGER tg_users__forbid_truncate BEFORE TRUNCATE ON public.users FOR EACH STATEMENT EXECUTE FUNCTION public.tg__forbid_truncate();
+
+-- trigger public.whatsapp_outbox tg_whatsapp_outbox__send_to_current_number
+CREATE TRIGGER tg_whatsapp_outbox__send_to_current_number BEFORE UPDATE ON public.whatsapp_outbox FOR EACH ROW WHEN (new.status = 'sending'::text) EXECUTE FUNCTION public.tg_whatsapp_outbox__send_to_current_number();
