@@ -138,6 +138,7 @@ describe('requests that are not HTTP/1.1: what each transport does (README, "Tra
     'not HTTP at all': 'GARBAGE\r\n\r\n',
     'Content-Length with Transfer-Encoding: chunked': 'POST /api/purchase HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n'
       + 'Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+    'headers that never end': 'GET /health HTTP/1.1\r\nHost: test\r\n',
   };
   const malformed = { code: 'MALFORMED_REQUEST', closed: true };
 
@@ -163,6 +164,8 @@ describe('requests that are not HTTP/1.1: what each transport does (README, "Tra
         'HTTP/1.1 without Host': { status: 400, ...malformed },
         'not HTTP at all': { status: 400, ...malformed },
         'Content-Length with Transfer-Encoding: chunked': { status: 400, ...malformed },
+        // headersTimeout (10 s): 408, not a malformed request.
+        'headers that never end': { status: 408, code: 'REQUEST_TIMEOUT', closed: true },
       });
     } else {
       // uWebSockets.js's parser takes only HTTP/1.1 with a Host header, and
@@ -176,6 +179,7 @@ describe('requests that are not HTTP/1.1: what each transport does (README, "Tra
         'HTTP/1.1 without Host': unanswered,
         'not HTTP at all': unanswered,
         'Content-Length with Transfer-Encoding: chunked': { status: undefined, code: undefined, closed: true, heldOpen: false },
+        'headers that never end': unanswered,
       });
     }
     expect(onlyRow(await db.sql<{ count: number }[]>`SELECT count(*)::int AS count FROM purchases`).count).toBe(before);

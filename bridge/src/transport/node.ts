@@ -20,7 +20,11 @@ export function nodeTransport(description: string): Transport {
       const peers = new Set<NodePeer<Data>>();
       // requireHostHeader: node's own refusal of an HTTP/1.1 request without
       // Host has an empty body; handle() refuses it with a JSON error instead.
-      const server = http.createServer({ keepAliveTimeout: 10_000, headersTimeout: 10_000, requestTimeout: 30_000, requireHostHeader: false });
+      const server = http.createServer({
+        keepAliveTimeout: 10_000, headersTimeout: 10_000, requestTimeout: 30_000, requireHostHeader: false,
+        // How often those timeouts are checked (node's default, 30 s, let a stalled request hang on for up to 40 s).
+        connectionsCheckingInterval: 1_000,
+      });
       const webSockets = new WebSocketServer({
         noServer: true,
         maxPayload: options.maxMessageBytes,
@@ -229,7 +233,9 @@ function refuseUnreadable(error: NodeJS.ErrnoException, socket: Duplex): void {
     ? transportErrorReply(400, 'INVALID_CONTENT_LENGTH', 'the request\'s Content-Length is invalid or given more than once; send one')
     : error.code === 'HPE_HEADER_OVERFLOW'
       ? transportErrorReply(431, 'HEADERS_TOO_LARGE', 'the request headers are too large')
-      : transportErrorReply(400, 'MALFORMED_REQUEST', 'the request is not valid HTTP/1.1');
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? transportErrorReply(408, 'REQUEST_TIMEOUT', 'the request did not arrive in time: its headers must arrive within 10 s, all of it within 30 s')
+        : transportErrorReply(400, 'MALFORMED_REQUEST', 'the request is not valid HTTP/1.1');
   writeRaw(socket, reply);
 }
 
